@@ -1,0 +1,86 @@
+"""Functional environments over gymnax and brax.
+
+`make("gymnax:CartPole-v1", num_envs=8)` or `make("brax:ant", num_envs=16,
+backend="spring")` returns a batched, auto-resetting Env (see `base.Env`).
+A name without a prefix is looked up among gymnax's environments.
+"""
+import difflib
+from typing import Optional
+
+from haikurl.envs import brax_env
+from haikurl.envs import gymnax_env
+from haikurl.envs.base import Env, Wrapper
+from haikurl.envs.wrappers import (NormalizeObservation, RescaleAction,
+                                   RunningStatistics)
+
+__all__ = ["Env", "Wrapper", "make", "known_names", "NormalizeObservation",
+           "RescaleAction", "RunningStatistics", "check_name"]
+
+
+def known_names():
+  """Every environment name `make` accepts."""
+  return ([f"gymnax:{n}" for n in gymnax_env.known_ids()] +
+          [f"brax:{n}" for n in brax_env.known_ids()])
+
+
+def _split(name: str):
+  if ":" in name:
+    library, env_id = name.split(":", 1)
+  else:
+    library, env_id = "gymnax", name
+  return library, env_id
+
+
+def check_name(name: str) -> str:
+  """Returns the full name of `name`, or raises a ValueError listing names."""
+  library, env_id = _split(name)
+  known = {"gymnax": gymnax_env.known_ids, "brax": brax_env.known_ids}
+  if library not in known:
+    raise ValueError(f"unknown environment library {library!r} in {name!r}; "
+                     "use 'gymnax:<id>' or 'brax:<name>'.")
+  ids = known[library]()
+  if env_id not in ids:
+    close = difflib.get_close_matches(env_id, ids, n=1)
+    hint = f" Did you mean {library}:{close[0]}?" if close else ""
+    raise ValueError(f"unknown environment {name!r}.{hint} Known {library} "
+                     f"environments: {', '.join(ids)}.")
+  return f"{library}:{env_id}"
+
+
+def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
+         update_statistics: bool = True, rescale_actions: Optional[bool] = None,
+         backend: str = "spring", episode_length: int = 1000,
+         **env_kwargs) -> Env:
+  """Builds a batched, auto-resetting environment.
+
+  Args:
+    name: "gymnax:<id>", "brax:<name>", or a bare gymnax id.
+    num_envs: batch size B.
+    normalize_observations: wrap in `NormalizeObservation`.
+    update_statistics: whether the normaliser updates its statistics (False
+      for evaluation envs, which load the training env's statistics).
+    rescale_actions: let the agent act in [-1, 1]; defaults to True for
+      continuous action spaces.
+    backend: brax physics backend ("spring", "positional", "generalized",
+      "mjx"). Ignored for gymnax.
+    episode_length: brax time limit (gymnax envs carry their own).
+    **env_kwargs: gymnax EnvParams fields or brax environment arguments.
+
+  Returns:
+    An Env with `reset`, `step`, `spec` and `num_envs`.
+  """
+  if num_envs < 1:
+    raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
+  library, env_id = _split(check_name(name))
+  if library == "gymnax":
+    env = gymnax_env.GymnaxEnv(env_id, num_envs, **env_kwargs)
+  else:
+    env = brax_env.BraxEnv(env_id, num_envs, backend=backend,
+                           episode_length=episode_length, **env_kwargs)
+  if rescale_actions is None:
+    rescale_actions = not env.spec.discrete
+  if rescale_actions:
+    env = RescaleAction(env)
+  if normalize_observations:
+    env = NormalizeObservation(env, update=update_statistics)
+  return env

@@ -1,0 +1,111 @@
+"""Pure wrappers over the Env contract: observation normalisation and
+continuous action rescaling."""
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from haikurl.envs.base import Env, Wrapper
+
+
+class RunningStatistics(NamedTuple):
+  """Running mean and variance of observations (parallel Welford update)."""
+  mean: jax.Array   # [*obs_shape]
+  var: jax.Array    # [*obs_shape]
+  count: jax.Array  # [] float32
+
+
+def init_statistics(obs_shape) -> RunningStatistics:
+  return RunningStatistics(jnp.zeros(obs_shape, jnp.float32),
+                           jnp.ones(obs_shape, jnp.float32),
+                           jnp.asarray(1e-4, jnp.float32))
+
+
+def update_statistics(stats: RunningStatistics,
+                      batch: jax.Array) -> RunningStatistics:
+  """Merges a batch [N, *obs_shape] into the statistics (Chan et al.)."""
+  n = jnp.asarray(batch.shape[0], jnp.float32)
+  batch_mean = jnp.mean(batch, axis=0)
+  batch_var = jnp.var(batch, axis=0)
+  delta = batch_mean - stats.mean
+  total = stats.count + n
+  mean = stats.mean + delta * n / total
+  m2 = stats.var * stats.count + batch_var * n + delta**2 * stats.count * n / total
+  return RunningStatistics(mean, m2 / total, total)
+
+
+def normalize(stats: RunningStatistics, obs: jax.Array, clip: float = 10.0):
+  return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + 1e-8), -clip, clip)
+
+
+class NormalizeState(NamedTuple):
+  inner: Any
+  stats: RunningStatistics
+
+
+class NormalizeObservation(Wrapper):
+  """Normalises observations with running statistics kept in the env state.
+
+  With `update=False` (evaluation) the statistics stay as loaded by
+  `load_statistics` from a training env's state. Both `observation` and
+  `next_observation` of a TimeStep are normalised with the same statistics.
+  """
+
+  def __init__(self, env: Env, update: bool = True, clip: float = 10.0):
+    super().__init__(env)
+    self.update = update
+    self.clip = clip
+
+  def _apply(self, stats, timestep):
+    if self.update:
+      stats = update_statistics(stats, timestep.next_observation)
+    timestep = timestep._replace(
+        observation=normalize(stats, timestep.observation, self.clip),
+        next_observation=normalize(stats, timestep.next_observation, self.clip))
+    return stats, timestep
+
+  def reset(self, key):
+    inner, timestep = self.env.reset(key)
+    stats = init_statistics(self.spec.obs_shape)
+    if self.update:
+      stats = update_statistics(stats, timestep.observation)
+    timestep = timestep._replace(
+        observation=normalize(stats, timestep.observation, self.clip),
+        next_observation=normalize(stats, timestep.next_observation, self.clip))
+    return NormalizeState(inner, stats), timestep
+
+  def step(self, state, action, key):
+    inner, timestep = self.env.step(state.inner, action, key)
+    stats, timestep = self._apply(state.stats, timestep)
+    return NormalizeState(inner, stats), timestep
+
+  def load_statistics(self, state, source):
+    inner = self.env.load_statistics(state.inner, source.inner)
+    return NormalizeState(inner, source.stats)
+
+
+class RescaleAction(Wrapper):
+  """Lets the agent act in [-1, 1]^d; maps to the env's bounds and clips.
+
+  Actions outside [-1, 1] (Gaussian exploration noise, say) are clipped
+  before being scaled, so the env only ever sees valid actions.
+  """
+
+  def __init__(self, env: Env):
+    super().__init__(env)
+    spec = env.spec
+    if spec.discrete:
+      raise ValueError(f"{spec.name} has discrete actions: nothing to rescale.")
+    if not (np.all(np.isfinite(spec.action_low)) and
+            np.all(np.isfinite(spec.action_high))):
+      raise ValueError(f"{spec.name} has unbounded actions: cannot rescale.")
+    self._low = jnp.asarray(spec.action_low)
+    self._high = jnp.asarray(spec.action_high)
+    ones = np.ones(spec.action_shape, np.float32)
+    self.spec = spec._replace(action_low=-ones, action_high=ones)
+
+  def step(self, state, action, key):
+    action = jnp.clip(action, -1.0, 1.0)
+    action = self._low + (action + 1.0) * 0.5 * (self._high - self._low)
+    return self.env.step(state, action, key)

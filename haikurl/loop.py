@@ -1,0 +1,220 @@
+"""make_train(config) -> train(key, hparams): the whole run as one function.
+
+    train = make_train(config)
+    state, metrics = jax.jit(jax.vmap(train))(keys, hparams)
+
+The run is a `lax.scan` over `num_evals` evaluation periods; each period is a
+`lax.scan` over iterations, and each iteration is a `lax.scan` of
+`rollout_length` env steps over `num_envs` followed by `agent.learn`. At the
+end of each period every callback runs (the default one plays greedy
+evaluation episodes). `metrics` has a leading `[num_evals]` axis.
+Nothing in the trace goes back to the host.
+"""
+import dataclasses
+import logging
+import math
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+from ml_collections import config_dict
+
+from haikurl import envs as envs_lib
+from haikurl import evaluation
+from haikurl import hparams as hparams_lib
+from haikurl import registry
+from haikurl import validation
+from haikurl.types import Transition
+
+log = logging.getLogger("haikurl")
+
+
+class TrainState(NamedTuple):
+  """Everything a run carries from one iteration to the next."""
+  agent: Any            # the agent's State
+  env: Any              # the env's state
+  timestep: Any         # the last TimeStep (its observation is acted on next)
+  key: jax.Array        # PRNG key
+  env_steps: jax.Array  # [] int32 env steps taken so far
+
+
+class EpisodeStats(NamedTuple):
+  returns: jax.Array  # [] sum of the returns of episodes ended
+  lengths: jax.Array  # [] sum of their lengths
+  count: jax.Array    # [] number of episodes ended
+
+
+def make_env(config, num_envs: int, evaluation_env: bool = False):
+  """Builds the config's environment (training or evaluation flavour)."""
+  env_cfg = config.get("env_kwargs", config_dict.ConfigDict())
+  kwargs = env_cfg.to_dict() if env_cfg else {}
+  return envs_lib.make(
+      config.env, num_envs,
+      normalize_observations=config.get("normalize_observations", False),
+      update_statistics=not evaluation_env, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+  """The training function and what it was built from.
+
+  Call it as `train(key, hparams)`; `init` and `period` are the two halves
+  used by the CLI to run one period per jitted call (for progress lines and
+  checkpoints between periods): `train` equals `init` followed by
+  `num_evals` calls of `period`.
+  """
+  config: Any
+  env: Any
+  eval_env: Any
+  agent: Any
+  agent_module: Any
+  settings: Any
+  default_hparams: Any
+  num_evals: int
+  iterations_per_eval: int
+  steps_per_iteration: int
+  callbacks: Dict[str, Callable]
+
+  @property
+  def steps_per_eval(self) -> int:
+    return self.iterations_per_eval * self.steps_per_iteration
+
+  @property
+  def total_env_steps(self) -> int:
+    return self.num_evals * self.steps_per_eval
+
+  def init(self, key: jax.Array, hparams=None) -> TrainState:
+    """The state before any step: fresh agent, reset envs."""
+    hp = self.default_hparams if hparams is None else hparams
+    agent_key, env_key, key = jax.random.split(key, 3)
+    agent_state = self.agent.init(agent_key, hp)
+    env_state, timestep = self.env.reset(env_key)
+    return TrainState(agent_state, env_state, timestep, key,
+                      jnp.zeros((), jnp.int32))
+
+  def _iteration(self, state: TrainState, hp):
+    """`rollout_length` steps of acting, then one call of learn."""
+    agent, env = self.agent, self.env
+
+    def env_step(carry, key):
+      env_state, timestep = carry
+      act_key, step_key = jax.random.split(key)
+      obs = timestep.observation
+      action, extras = agent.act(state.agent, obs, act_key, hp, False)
+      env_state, timestep = env.step(env_state, action, step_key)
+      transition = Transition(
+          obs=obs, action=action, reward=timestep.reward,
+          discount=timestep.discount, terminated=timestep.terminated,
+          truncated=timestep.truncated,
+          next_obs=timestep.next_observation, extras=extras)
+      done = timestep.done
+      stats = EpisodeStats(
+          jnp.sum(jnp.where(done, timestep.episode_return, 0.0)),
+          jnp.sum(jnp.where(done, timestep.episode_length, 0)),
+          jnp.sum(done.astype(jnp.int32)))
+      return (env_state, timestep), (transition, stats)
+
+    key, rollout_key, learn_key = jax.random.split(state.key, 3)
+    rollout_keys = jax.random.split(rollout_key, self.settings.rollout_length)
+    (env_state, timestep), (trajectory, stats) = jax.lax.scan(
+        env_step, (state.env, state.timestep), rollout_keys)
+    agent_state, metrics = agent.learn(state.agent, trajectory, learn_key, hp)
+    stats = jax.tree.map(jnp.sum, stats)
+    state = TrainState(agent_state, env_state, timestep, key,
+                       state.env_steps + self.steps_per_iteration)
+    return state, (metrics, stats)
+
+  def period(self, state: TrainState, hparams=None):
+    """One evaluation period: iterations, then the callbacks.
+
+    Returns:
+      (state, metrics): metrics is a flat dict of scalars: the learn
+      metrics averaged over the period, training episode statistics, and
+      the callbacks' outputs.
+    """
+    hp = self.default_hparams if hparams is None else hparams
+    state, (learn_metrics, stats) = jax.lax.scan(
+        lambda s, _: self._iteration(s, hp), state, None,
+        length=self.iterations_per_eval)
+    count = jnp.sum(stats.count)
+    denominator = jnp.maximum(count, 1).astype(jnp.float32)
+    metrics = {"env_steps": state.env_steps}
+    metrics.update(jax.tree.map(jnp.mean, learn_metrics))
+    metrics["train/episode_return"] = jnp.where(
+        count > 0, jnp.sum(stats.returns) / denominator, jnp.nan)
+    metrics["train/episode_length"] = jnp.where(
+        count > 0, jnp.sum(stats.lengths) / denominator, jnp.nan)
+    metrics["train/episodes"] = count
+    key, callback_key = jax.random.split(state.key)
+    state = state._replace(key=key)
+    ctx = evaluation.CallbackContext(self.config, self.env, self.eval_env,
+                                     self.agent, hp)
+    callback_keys = jax.random.split(callback_key, max(len(self.callbacks), 1))
+    for (name, callback), ckey in zip(sorted(self.callbacks.items()),
+                                      callback_keys):
+      out = callback(ctx, state, ckey)
+      if isinstance(out, dict):
+        metrics.update(out)
+      else:
+        metrics[name] = out
+    return state, metrics
+
+  def __call__(self, key: jax.Array, hparams=None):
+    """Trains from `key` with `hparams`; returns (final TrainState, metrics)."""
+    hp = self.default_hparams if hparams is None else hparams
+    state = self.init(key, hp)
+    return jax.lax.scan(lambda s, _: self.period(s, hp), state, None,
+                        length=self.num_evals)
+
+
+def make_train(config: config_dict.ConfigDict, agent: Any = None,
+               callbacks: Optional[Dict[str, Callable]] = None) -> Train:
+  """Builds the training function for `config`.
+
+  Args:
+    config: a ConfigDict as in `configs/` (env, agent, total_env_steps,
+      eval_every, num_eval_episodes, ...). It is not modified.
+    agent: an agent module (HParams, make, validate); by default the one
+      registered under `config.agent.name`.
+    callbacks: name -> callback(ctx, state, key) run at the end of every
+      evaluation period. Defaults to {"eval": evaluation.evaluate}; pass {}
+      to turn evaluation off.
+
+  Returns:
+    A `Train`: call it as `train(key, hparams)`.
+  """
+  agent_module = agent if agent is not None else registry.lookup(
+      config.agent.name)
+  num_envs = int(config.agent.num_envs)
+  rollout_length = int(config.agent.rollout_length)
+  validation.check_config(config)
+  env = make_env(config, num_envs)
+  eval_env = make_env(config, int(config.num_eval_episodes),
+                      evaluation_env=True)
+
+  steps_per_iteration = num_envs * rollout_length
+  iterations_per_eval = max(1, round(config.eval_every / steps_per_iteration))
+  steps_per_eval = iterations_per_eval * steps_per_iteration
+  num_evals = max(1, math.ceil(config.total_env_steps / steps_per_eval))
+  total = num_evals * steps_per_eval
+  if total != config.total_env_steps or steps_per_eval != config.eval_every:
+    log.warning(
+        "total_env_steps=%d rounded to %d and eval_every=%d to %d "
+        "(whole iterations of num_envs x rollout_length = %d steps)",
+        config.total_env_steps, total, config.eval_every, steps_per_eval,
+        steps_per_iteration)
+
+  settings, default_hparams = hparams_lib.split(
+      config.agent, agent_module.HParams, total_env_steps=total)
+  validation.check_hparams(config.agent.name, default_hparams)
+  if hasattr(agent_module, "validate"):
+    agent_module.validate(settings, env.spec)
+  agent_triple = agent_module.make(settings, env.spec)
+  if callbacks is None:
+    callbacks = {"eval": evaluation.evaluate}
+  return Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
+               agent_module=agent_module, settings=settings,
+               default_hparams=default_hparams, num_evals=num_evals,
+               iterations_per_eval=iterations_per_eval,
+               steps_per_iteration=steps_per_iteration,
+               callbacks=dict(callbacks))
