@@ -114,3 +114,75 @@ def greedy_action(policy) -> jax.Array:
   if isinstance(policy, CategoricalPolicy):
     return jnp.argmax(policy.logits, axis=-1)
   return policy.mean
+
+
+# Off-policy actor-critic heads (SAC, TD3, DDPG).
+
+
+class TanhGaussianPolicy(NamedTuple):
+  """A Gaussian over pre-squash actions; actions are tanh of its samples."""
+  mean: jax.Array     # [B, D] pre-tanh mean
+  log_std: jax.Array  # [B, D] pre-tanh log-std, within [log_std_min, log_std_max]
+
+
+class DeterministicPolicy(NamedTuple):
+  action: jax.Array  # [B, D] in [-1, 1]
+
+
+class TwinQ(NamedTuple):
+  """An ensemble of critics stacked on a leading axis."""
+  q_values: jax.Array  # [N, B] for Q(s, a); [N, B, A] for Q(s, .) (discrete)
+
+
+def tanh_gaussian_head(x: jax.Array, action_dim: int,
+                       log_std_min: float = -5.0,
+                       log_std_max: float = 2.0) -> TanhGaussianPolicy:
+  """State-dependent mean and log-std, the log-std softly bounded by tanh
+  (as CleanRL's and SpinningUp's SAC)."""
+  mean = hk.Linear(action_dim, name="mean")(x)
+  log_std = jnp.tanh(hk.Linear(action_dim, name="log_std")(x))
+  log_std = log_std_min + 0.5 * (log_std_max - log_std_min) * (log_std + 1.0)
+  return TanhGaussianPolicy(mean, log_std)
+
+
+def tanh_gaussian(policy: TanhGaussianPolicy) -> distrax.Distribution:
+  """tanh(N(mean, std)) as a distrax distribution over [-1, 1]^D.
+
+  `log_prob` includes the change-of-variables term sum log(1 - tanh(x)^2),
+  computed stably by distrax's Tanh bijector; use `sample_and_log_prob`
+  rather than `log_prob` of a sample, which would need atanh of it.
+  """
+  base = distrax.MultivariateNormalDiag(policy.mean, jnp.exp(policy.log_std))
+  return distrax.Transformed(base, distrax.Block(distrax.Tanh(), ndims=1))
+
+
+def deterministic_head(x: jax.Array, action_dim: int) -> DeterministicPolicy:
+  """tanh(linear(x)): an action in [-1, 1]^D (TD3, DDPG)."""
+  return DeterministicPolicy(jnp.tanh(hk.Linear(action_dim, name="action")(x)))
+
+
+def twin_q(obs: jax.Array, action, hidden_sizes: Sequence[int], act: str,
+           num_critics: int = 2, num_actions=None) -> TwinQ:
+  """`num_critics` independent critic MLPs.
+
+  Args:
+    obs: [B, ...] observations.
+    action: [B, D] continuous actions, concatenated to the flat observation;
+      None for discrete critics, which output one value per action.
+    hidden_sizes, act: each critic's MLP.
+    num_critics: 2 for twin critics (SAC, TD3), 1 for DDPG.
+    num_actions: the number of discrete actions (with `action=None`).
+
+  Returns:
+    TwinQ with q_values [N, B] (continuous) or [N, B, A] (discrete).
+  """
+  x = obs.reshape(obs.shape[0], -1)
+  if action is not None:
+    x = jnp.concatenate([x, action.astype(x.dtype)], axis=-1)
+  outputs = []
+  for i in range(num_critics):
+    h = mlp(hidden_sizes, act, name=f"critic_{i}")(x)
+    q = hk.Linear(1 if action is not None else num_actions,
+                  name=f"critic_{i}_q")(h)
+    outputs.append(q[..., 0] if action is not None else q)
+  return TwinQ(jnp.stack(outputs))
