@@ -1,0 +1,150 @@
+"""DQN presets: `get_config("<env>[,<variant>]")`, e.g.
+`--config=configs/dqn.py:CartPole-v1,rainbow`.
+
+Environments: CartPole-v1, Acrobot-v1, MountainCar-v0, Breakout-MinAtar,
+Asterix-MinAtar. Variants (at most one): double, dueling, nstep, per, c51, qr,
+rainbow (double + dueling + 3-step + prioritised + C51, Hessel et al. 2018
+without noisy nets), fast (CartPole-v1: more envs per update, for wall-clock
+time to solve), rejax (CartPole-v1: rejax's DQN hyperparameters, used by
+benchmarks/dqn_cartpole.py).
+
+CartPole-v1 is tuned here for a reliable final return on a CPU (double Q,
+16 envs x 8 steps, a quarter of a gradient step per env step, Polyak
+averaging); MountainCar-v0 follows rl-zoo3's tuned DQN; the MinAtar presets
+follow the MinAtar paper's DQN (Young & Tian, 2019) with Adam and more envs.
+"""
+from ml_collections import config_dict
+
+ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Breakout-MinAtar",
+        "Asterix-MinAtar")
+VARIANTS = ("", "double", "dueling", "nstep", "per", "c51", "qr", "rainbow",
+            "fast", "rejax")
+
+
+def base_config() -> config_dict.ConfigDict:
+  c = config_dict.ConfigDict()
+  c.env = "gymnax:CartPole-v1"
+  c.env_kwargs = config_dict.ConfigDict()
+  c.normalize_observations = False
+  c.agent = config_dict.ConfigDict(dict(
+      name="dqn",
+      # Static settings: they shape the program.
+      num_envs=16,
+      rollout_length=8,          # env steps per env between learn calls
+      hidden_sizes=(64, 64),
+      activation="relu",
+      double_q=True,
+      dueling=False,
+      n_step=1,
+      prioritised=False,
+      priority_exponent=0.6,     # alpha; a Python number (flashbax)
+      distributional="none",     # "none", "c51" or "qr"
+      num_atoms=51,              # C51 atoms or QR quantiles
+      v_min=0.0,                 # C51 support
+      v_max=100.0,
+      loss="huber",              # "huber" or "l2" (for qr: Huber param 1 or 0)
+      buffer_size=50_000,        # transitions over all envs
+      batch_size=128,
+      learning_starts=1_000,     # env steps of random actions before learning
+      replay_ratio=0.25,         # gradient steps per env step
+      target_period=1,           # gradient steps between target updates
+      adam_eps=1e-8,
+      anneal_learning_rate=True,  # linear decay to 0 over the run
+      # Traced hyperparameters: sweepable.
+      learning_rate=1e-3,
+      discount=0.99,
+      epsilon_start=1.0,
+      epsilon_end=0.05,
+      exploration_fraction=0.2,  # of total_env_steps
+      tau=0.01,                  # target step size; 1.0 is a hard copy
+      max_grad_norm=10.0,
+      importance_exponent=0.4,   # initial beta, annealed to 1
+  ))
+  c.total_env_steps = 100_352
+  c.eval_every = 8_192          # env steps between evaluations
+  c.num_eval_episodes = 32      # greedy episodes per evaluation
+  c.num_seeds = 1
+  c.seed = 0
+  return c
+
+
+def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
+  a = c.agent
+  if variant == "double":
+    a.double_q = True
+  elif variant == "dueling":
+    a.dueling = True
+  elif variant == "nstep":
+    a.n_step = 3
+  elif variant == "per":
+    a.prioritised = True
+  elif variant == "c51":
+    a.distributional = "c51"
+  elif variant == "qr":
+    a.distributional = "qr"
+    a.num_atoms = 32
+  elif variant == "rainbow":
+    a.double_q = a.dueling = a.prioritised = True
+    a.n_step = 3
+    a.distributional = "c51"
+    a.priority_exponent = 0.5
+  elif variant == "fast":
+    a.num_envs, a.rollout_length = 64, 4
+    a.replay_ratio = 1 / 16
+  elif variant == "rejax":
+    # rejax 0.1.3 configs/cartpole/dqn: double Q, 1 env, one gradient step
+    # per env step, batch 256, buffer 131072, 64-64 swish MLP, lr 3e-4,
+    # Polyak 0.99 every step, 2048 random steps, eps 1 -> 0.05 over 10%.
+    a.num_envs, a.rollout_length, a.replay_ratio = 1, 1, 1.0
+    a.batch_size, a.buffer_size = 256, 131_072
+    a.hidden_sizes, a.activation = (64, 64), "swish"
+    a.learning_rate, a.anneal_learning_rate = 3e-4, False
+    a.tau, a.target_period = 0.01, 1
+    a.learning_starts = 2048
+    a.exploration_fraction, a.epsilon_end = 0.1, 0.05
+    a.loss = "l2"
+    c.total_env_steps = 131_072
+    c.eval_every = 8_192
+
+
+def get_config(arg: str = "CartPole-v1") -> config_dict.ConfigDict:
+  """Returns the locked config for "<env>[,<variant>]"."""
+  env, _, variant = arg.partition(",")
+  if env not in ENVS or variant not in VARIANTS:
+    raise ValueError(
+        f"unknown preset {arg!r} for configs/dqn.py; environments: "
+        f"{', '.join(ENVS)}; variants: {', '.join(v for v in VARIANTS if v)}.")
+  c = base_config()
+  a = c.agent
+  c.env = f"gymnax:{env}"
+  if env == "Acrobot-v1":
+    c.total_env_steps = 200_704
+    c.eval_every = 16_384
+    c.num_eval_episodes = 16
+  elif env == "MountainCar-v0":
+    # rl-zoo3 dqn.yml MountainCar-v0.
+    a.hidden_sizes = (256, 256)
+    a.buffer_size, a.batch_size = 10_000, 128
+    a.learning_rate, a.anneal_learning_rate = 4e-3, False
+    a.discount = 0.98
+    a.tau, a.target_period = 1.0, 75   # 600 env steps at 8 steps/update
+    a.num_envs, a.rollout_length, a.replay_ratio = 16, 1, 0.5
+    a.exploration_fraction, a.epsilon_end = 0.2, 0.07
+    c.total_env_steps = 120_000
+    c.eval_every = 12_000
+    c.num_eval_episodes = 16
+  elif env.endswith("MinAtar"):
+    a.hidden_sizes = (128,)
+    a.num_envs, a.rollout_length, a.replay_ratio = 32, 4, 1 / 8
+    a.buffer_size, a.batch_size = 100_000, 64
+    a.learning_starts = 5_000
+    a.learning_rate, a.anneal_learning_rate = 2.5e-4, False
+    a.tau, a.target_period = 1.0, 1_000
+    a.exploration_fraction, a.epsilon_end = 0.1, 0.01
+    a.v_min, a.v_max = 0.0, 50.0
+    c.total_env_steps = 2_000_000
+    c.eval_every = 100_000
+    c.num_eval_episodes = 16
+  _apply_variant(c, variant)
+  c.lock()
+  return c
