@@ -186,3 +186,71 @@ def twin_q(obs: jax.Array, action, hidden_sizes: Sequence[int], act: str,
                   name=f"critic_{i}_q")(h)
     outputs.append(q[..., 0] if action is not None else q)
   return TwinQ(jnp.stack(outputs))
+
+
+# Q heads (value-based agents). Each takes torso features [B, F].
+
+
+class CategoricalQ(NamedTuple):
+  q_values: jax.Array  # [B, A] expected values under the distributions
+  q_logits: jax.Array  # [B, A, K] logits over the atoms
+  atoms: jax.Array     # [K] the fixed support
+
+
+class QuantileQ(NamedTuple):
+  q_values: jax.Array  # [B, A] means of the quantiles
+  q_dist: jax.Array    # [B, N, A] quantile values (rlax's layout)
+  tau: jax.Array       # [N] quantile midpoints (2i + 1) / 2N
+
+
+def _action_outputs(x: jax.Array, num_actions: int, num_outputs: int,
+                    dueling: bool) -> jax.Array:
+  """[B, A, K] outputs; dueling splits them into V [B, 1, K] + A - mean(A).
+
+  The dueling form follows Wang et al. (2016), eq. 9, applied per atom or
+  quantile as Rainbow does.
+  """
+  batch = x.shape[0]
+  if not dueling:
+    out = hk.Linear(num_actions * num_outputs, name="q")(x)
+    return out.reshape(batch, num_actions, num_outputs)
+  value = hk.Linear(num_outputs, name="value")(x).reshape(batch, 1, num_outputs)
+  advantage = hk.Linear(num_actions * num_outputs, name="advantage")(x)
+  advantage = advantage.reshape(batch, num_actions, num_outputs)
+  return value + advantage - jnp.mean(advantage, axis=1, keepdims=True)
+
+
+def q_head(x: jax.Array, num_actions: int, dueling: bool = False) -> QValues:
+  """Action values [B, A]; `dueling` uses a value and an advantage stream."""
+  return QValues(_action_outputs(x, num_actions, 1, dueling)[..., 0])
+
+
+def categorical_q_head(x: jax.Array, num_actions: int, atoms: jax.Array,
+                       dueling: bool = False) -> CategoricalQ:
+  """C51's head (Bellemare et al., 2017): logits over a fixed support.
+
+  Args:
+    x: [B, F] features.
+    num_actions: A.
+    atoms: [K] the support, e.g. jnp.linspace(v_min, v_max, 51).
+    dueling: combine value and advantage streams per atom.
+
+  Returns:
+    CategoricalQ with q_values [B, A], q_logits [B, A, K], atoms [K].
+  """
+  logits = _action_outputs(x, num_actions, atoms.shape[0], dueling)
+  q_values = jnp.sum(jax.nn.softmax(logits, axis=-1) * atoms, axis=-1)
+  return CategoricalQ(q_values, logits, atoms)
+
+
+def quantile_q_head(x: jax.Array, num_actions: int, num_quantiles: int,
+                    dueling: bool = False) -> QuantileQ:
+  """QR-DQN's head (Dabney et al., 2018): N quantiles per action.
+
+  Returns:
+    QuantileQ with q_values [B, A], q_dist [B, N, A] and tau [N].
+  """
+  dist = _action_outputs(x, num_actions, num_quantiles, dueling)  # [B, A, N]
+  dist = jnp.swapaxes(dist, 1, 2)                                 # [B, N, A]
+  tau = (jnp.arange(num_quantiles, dtype=jnp.float32) + 0.5) / num_quantiles
+  return QuantileQ(jnp.mean(dist, axis=1), dist, tau)

@@ -68,3 +68,60 @@ def make_transition_buffer(buffer_size: int, batch_size: int, min_size: int,
   return fbx.make_item_buffer(
       max_length=int(buffer_size), min_length=min_size,
       sample_batch_size=int(batch_size), add_sequences=True, add_batches=True)
+
+
+def to_sequences(trajectory: Transition) -> Transition:
+  """[T, B] transitions -> [B, T] rows for a trajectory buffer's `add`.
+
+  `extras` is dropped: replayed transitions hold what the env gave.
+  """
+  trajectory = trajectory._replace(extras=())
+  return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), trajectory)
+
+
+def make_sequence_buffer(buffer_size: int, num_envs: int, batch_size: int,
+                         sequence_length: int, min_size: int,
+                         prioritised: bool = False,
+                         priority_exponent: float = 0.6) -> Any:
+  """A flashbax trajectory buffer of windows of consecutive transitions.
+
+  Each env writes its own row (add `to_sequences(trajectory)`), so a sampled
+  window holds `sequence_length` consecutive steps of one env; windows that
+  would straddle the write head are never sampled. Episode ends inside a
+  window are the sampler's business (see `returns.n_step_bootstrap`); every
+  transition keeps its own pre-reset next observation.
+
+  Args:
+    buffer_size: capacity in transitions over all envs (rounded down to a
+      multiple of num_envs).
+    num_envs: rows, one per env of the training batch.
+    batch_size: windows per sample.
+    sequence_length: transitions per window (n of n-step returns; 1 gives
+      single transitions).
+    min_size: transitions stored (over all envs) before `can_sample`.
+    prioritised: use flashbax's prioritised trajectory buffer; a window's
+      priority is set through `set_priorities(state, indices, priorities)`.
+    priority_exponent: alpha of prioritised replay; a Python number.
+
+  Returns:
+    A flashbax trajectory buffer; `sample(...).experience` is a Transition
+    of [batch_size, sequence_length] fields.
+  """
+  if batch_size > buffer_size:
+    raise ValueError(f"batch_size={batch_size} is larger than the buffer "
+                     f"({buffer_size} transitions).")
+  max_length = int(buffer_size) // int(num_envs)
+  if max_length < 2 * sequence_length:
+    raise ValueError(f"buffer_size={buffer_size} over num_envs={num_envs} "
+                     f"leaves {max_length} steps per env, fewer than twice "
+                     f"the window of {sequence_length}.")
+  min_length = max(-(-int(min_size) // int(num_envs)), int(sequence_length), 1)
+  min_length = min(min_length, max_length)
+  kwargs = dict(add_batch_size=int(num_envs), sample_batch_size=int(batch_size),
+                sample_sequence_length=int(sequence_length), period=1,
+                min_length_time_axis=min_length,
+                max_length_time_axis=max_length)
+  if prioritised:
+    return fbx.make_prioritised_trajectory_buffer(
+        priority_exponent=float(priority_exponent), **kwargs)
+  return fbx.make_trajectory_buffer(**kwargs)

@@ -4,6 +4,8 @@ Termination stops bootstrapping (discount 0); truncation by a time limit
 bootstraps from the value of the true last observation and then cuts the
 trace, so nothing of the next episode leaks into a target.
 """
+from typing import NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -43,3 +45,68 @@ def batched_truncated_gae(r_t, discount_t, truncated_t, v_tm1, v_t, lambda_):
   """`truncated_gae` over a [T, B] batch; returns [T, B] advantages."""
   return jax.vmap(truncated_gae, in_axes=(1, 1, 1, 1, 1, None), out_axes=1)(
       r_t, discount_t, truncated_t, v_tm1, v_t, lambda_)
+
+
+class NStep(NamedTuple):
+  """An n-step return cut at the first episode end, ready for a 1-step rule.
+
+  The target of the window is `reward + discount * v(next_obs[index])`, so
+  any one-step rlax rule (Q-learning, double Q, categorical, quantile) takes
+  (`reward`, `discount`) as its (r_t, discount_t).
+  """
+  reward: Array    # [] sum_{k<=j} gamma^k r_k
+  discount: Array  # [] gamma^(j+1) if step j did not terminate, else 0
+  index: Array     # [] int32 j: the step whose next_obs bootstraps
+
+
+def n_step_bootstrap(r_t: Array, terminated_t: Array, truncated_t: Array,
+                     discount) -> NStep:
+  """The truncation-aware n-step return of one window of n transitions.
+
+  The window starts at the first transition and stops at the first step j
+  that ends an episode (j = n - 1 if none does): a termination there stops
+  bootstrapping, a truncation bootstraps from that step's pre-reset next
+  observation. Nothing after j, which belongs to the next episode, enters.
+  (`rlax.n_step_bootstrapped_returns` has no notion of an episode end inside
+  the window and leaks the next episode's rewards.)
+
+  Args:
+    r_t: [n] rewards of the window's transitions.
+    terminated_t: [n] bools (or 0/1), the transition ended in a terminal state.
+    truncated_t: [n] bools (or 0/1), a time limit cut the episode there.
+    discount: scalar gamma.
+
+  Returns:
+    NStep(reward, discount, index) of scalars.
+  """
+  chex.assert_rank([r_t, terminated_t, truncated_t], 1)
+  chex.assert_equal_shape([r_t, terminated_t, truncated_t])
+  n = r_t.shape[0]
+  done = jnp.logical_or(terminated_t.astype(bool), truncated_t.astype(bool))
+  # alive[k] = 1 while no episode end happened strictly before step k.
+  ended_before = jnp.cumsum(done.astype(jnp.int32)) - done.astype(jnp.int32)
+  alive = (ended_before == 0).astype(r_t.dtype)
+  powers = discount ** jnp.arange(n, dtype=r_t.dtype)           # gamma^k
+  reward = jnp.sum(alive * powers * r_t)
+  # The first end, or the last step if the window holds no end.
+  index = jnp.where(jnp.any(done), jnp.argmax(done), n - 1).astype(jnp.int32)
+  continues = 1.0 - terminated_t[index].astype(r_t.dtype)
+  return NStep(reward, continues * discount ** (index + 1.0).astype(r_t.dtype),
+               index)
+
+
+def n_step_target(r_t: Array, terminated_t: Array, truncated_t: Array,
+                  discount, v_t: Array) -> Array:
+  """The n-step target of one window given the values of every next_obs.
+
+  Args:
+    r_t, terminated_t, truncated_t: [n] as in `n_step_bootstrap`.
+    discount: scalar gamma.
+    v_t: [n] values of each transition's (pre-reset) next observation.
+
+  Returns:
+    [] reward + discount * v_t[index].
+  """
+  chex.assert_equal_shape([r_t, v_t])
+  nstep = n_step_bootstrap(r_t, terminated_t, truncated_t, discount)
+  return nstep.reward + nstep.discount * v_t[nstep.index]
