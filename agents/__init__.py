@@ -4,10 +4,12 @@
 Each module provides `HParams`, `make(settings, spec) -> Agent` and
 `validate(settings, spec)`.
 """
+from agents import dqn
 from agents import ppo
 from haikurl import registry
 
 BUILTIN = {
+    "dqn": dqn,
     "ppo": ppo,
 }
 
