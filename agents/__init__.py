@@ -4,13 +4,19 @@
 Each module provides `HParams`, `make(settings, spec) -> Agent` and
 `validate(settings, spec)`.
 """
+from agents import ddpg
 from agents import dqn
 from agents import ppo
+from agents import sac
+from agents import td3
 from haikurl import registry
 
 BUILTIN = {
     "dqn": dqn,
     "ppo": ppo,
+    "sac": sac,
+    "td3": td3,
+    "ddpg": ddpg,
 }
 
 for _name, _module in BUILTIN.items():

@@ -1,0 +1,233 @@
+"""Soft actor-critic: continuous (Haarnoja et al., 2018) and discrete
+(Christodoulou, 2019), chosen by the env's action space.
+
+Continuous: a tanh-squashed diagonal Gaussian policy whose log-probability
+carries the change-of-variables term (distrax `Transformed` with a `Tanh`
+bijector, `networks.tanh_gaussian`), twin critics Q_i(s, a) trained towards
+`r + gamma * d * (min_i Q'_i(s', a') - alpha * log pi(a'|s'))`, a' ~ pi(s'),
+and the actor minimising `alpha * log pi(a|s) - min_i Q_i(s, a)` with a
+reparameterised sample. Target entropy: `-target_entropy_ratio * action_dim`
+(Haarnoja's -dim heuristic at ratio 1).
+
+Discrete: a categorical policy, critics Q_i(s, .) over all actions, the soft
+value taken in expectation over the policy,
+`V(s') = sum_a pi(a|s') (min_i Q'_i(s', a) - alpha * log pi(a|s'))`, and the
+actor loss `sum_a pi(a|s) (alpha * log pi(a|s) - min_i Q_i(s, a))`, with no
+sampling. Target entropy: `target_entropy_ratio * log(num_actions)`, a
+fraction of the maximum entropy (the paper uses 0.98).
+
+Both: the temperature alpha = exp(log_alpha) follows the loss
+`-log_alpha * stop_gradient(log pi + target_entropy)` (mean over states, and
+over actions under pi when discrete), so alpha rises while the entropy is
+below the target; critic TD errors come from `rlax.td_learning`; targets are
+Polyak averages with rate `tau`, updated every gradient step. Each gradient
+step updates the critics, then the actor and the temperature on the same
+batch (the actor sees the freshly updated critics).
+
+Deviations: gradient steps per env step (`replay_ratio`), uniform random
+actions before `learning_starts`; the greedy (evaluation) action is
+tanh(mean), or the argmax of the logits.
+
+Metrics (means over a learn call's gradient steps; zeros before learning):
+  loss/critic      0.5 * squared TD error, summed over critics
+  loss/actor       the actor loss above
+  loss/alpha       the temperature loss above
+  train/alpha      the temperature after the step
+  train/entropy    policy entropy estimate (-log pi; exact when discrete)
+  train/q          mean Q_1(s, a) of the sampled batch
+  train/updates    1.0 when the call took gradient steps
+"""
+from typing import Any, NamedTuple
+
+import chex
+import distrax
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+
+from agents import offpolicy
+from haikurl import networks
+from haikurl import replay
+from haikurl.types import Agent, EnvSpec
+
+
+class HParams(NamedTuple):
+  actor_learning_rate: jax.Array
+  critic_learning_rate: jax.Array
+  alpha_learning_rate: jax.Array
+  discount: jax.Array
+  tau: jax.Array                   # Polyak rate of the target critics
+  initial_alpha: jax.Array         # temperature at initialisation
+  target_entropy_ratio: jax.Array  # see the module docstring
+
+
+class State(NamedTuple):
+  actor: hk.Params
+  critic: hk.Params
+  target_critic: hk.Params
+  log_alpha: jax.Array     # [] log temperature
+  actor_opt: optax.OptState
+  critic_opt: optax.OptState
+  alpha_opt: optax.OptState
+  buffer: Any              # flashbax buffer state
+  env_steps: jax.Array     # [] int32 env steps added to the buffer
+  num_updates: jax.Array   # [] int32 gradient steps taken
+
+
+def validate(settings, spec: EnvSpec) -> None:
+  offpolicy.validate(settings, spec)
+
+
+def target_entropy(spec: EnvSpec, ratio):
+  """-ratio * action_dim (continuous) or ratio * log(num_actions) (discrete)."""
+  if spec.discrete:
+    return ratio * jnp.log(float(spec.num_actions))
+  return -ratio * float(spec.action_dim)
+
+
+def temperature_loss(log_alpha, log_prob, target):
+  """-log_alpha * (log pi + target entropy), the gradient stopped in log pi.
+
+  Args:
+    log_alpha: [] log temperature.
+    log_prob: [N] log pi(a|s) of sampled actions, or -entropy of pi(.|s)
+      for a discrete policy (the expectation of log pi under pi).
+    target: [] target entropy.
+  Returns:
+    [] the loss. Its gradient in log_alpha is -mean(log pi) - target =
+    entropy - target: negative (alpha grows) while the entropy is below
+    the target.
+  """
+  chex.assert_rank([log_alpha, log_prob], [0, 1])
+  return -log_alpha * jnp.mean(jax.lax.stop_gradient(log_prob) + target)
+
+
+def make_networks(settings, spec: EnvSpec):
+  def actor(obs):
+    h = networks.torso(obs, settings.actor_hidden_sizes, settings.activation,
+                       "actor")
+    if spec.discrete:
+      return networks.categorical_head(h, spec.num_actions)
+    return networks.tanh_gaussian_head(h, spec.action_dim)
+
+  def critic(obs, action):
+    return networks.twin_q(obs, action, settings.critic_hidden_sizes,
+                           settings.activation, 2, spec.num_actions).q_values
+
+  return (hk.without_apply_rng(hk.transform(actor)),
+          hk.without_apply_rng(hk.transform(critic)))
+
+
+def make(settings, spec: EnvSpec) -> Agent:
+  """Builds SAC's init, act and learn from static `settings`."""
+  actor_net, critic_net = make_networks(settings, spec)
+  buffer = offpolicy.make_buffer(settings)
+  discrete = spec.discrete
+
+  def critic_apply(params, obs, action):
+    # Discrete critics see no action: they return [2, N, A].
+    return critic_net.apply(params, obs, None if discrete else action)
+
+  def init(key, hp):
+    actor_key, critic_key = jax.random.split(key)
+    obs = spec.dummy_obs[None]
+    actor = actor_net.init(actor_key, obs)
+    critic = critic_net.init(critic_key, obs,
+                             None if discrete else spec.dummy_action[None])
+    log_alpha = jnp.log(hp.initial_alpha).astype(jnp.float32)
+    zero = jnp.zeros((), jnp.int32)
+    return State(actor, critic, critic, log_alpha, offpolicy.ADAM.init(actor),
+                 offpolicy.ADAM.init(critic), offpolicy.ADAM.init(log_alpha),
+                 buffer.init(replay.dummy_transition(spec)), zero, zero)
+
+  def policy(params, obs):
+    out = actor_net.apply(params, obs)
+    if discrete:
+      return out, distrax.Categorical(logits=out.logits)
+    return out, networks.tanh_gaussian(out)
+
+  def act(state, obs, key, hp, evaluation=False):
+    del hp
+    out, dist = policy(state.actor, obs)
+    if evaluation:
+      if discrete:
+        return jnp.argmax(out.logits, axis=-1), ()
+      return jnp.tanh(out.mean), ()
+    return offpolicy.explore(state, key, spec, settings,
+                             lambda k: dist.sample(seed=k)), ()
+
+  def soft_value(actor, target_critic, obs, key, alpha):
+    """[N] soft value of `obs` under the target critics."""
+    _, dist = policy(actor, obs)
+    if discrete:
+      q = jnp.min(critic_apply(target_critic, obs, None), axis=0)  # [N, A]
+      probs = dist.probs
+      return jnp.sum(probs * (q - alpha * jax.nn.log_softmax(dist.logits)),
+                     axis=-1)
+    action, log_prob = dist.sample_and_log_prob(seed=key)           # [N, D]
+    q = jnp.min(critic_apply(target_critic, obs, action), axis=0)   # [N]
+    return q - alpha * log_prob
+
+  def critic_loss(critic, state, batch, key, hp):
+    alpha = jnp.exp(state.log_alpha)
+    v_t = soft_value(state.actor, state.target_critic, batch.next_obs, key,
+                     alpha)                                         # [N]
+    discount_t = hp.discount * batch.discount                       # 0 at termination
+    q_tm1 = critic_apply(critic, batch.obs, batch.action)
+    if discrete:                                                    # [2, N, A]
+      q_tm1 = jnp.take_along_axis(
+          q_tm1, batch.action[None, :, None].astype(jnp.int32), axis=-1)[..., 0]
+    td = jax.vmap(jax.vmap(rlax.td_learning), (0, None, None, None))(
+        q_tm1, batch.reward, discount_t, v_t)                       # [2, N]
+    chex.assert_equal_shape([td, q_tm1])
+    loss = jnp.sum(jnp.mean(rlax.l2_loss(td), axis=-1))
+    return loss, {"loss/critic": loss, "train/q": jnp.mean(q_tm1[0])}
+
+  def actor_loss(actor, critic, log_alpha, obs, key):
+    alpha = jnp.exp(log_alpha)
+    _, dist = policy(actor, obs)
+    if discrete:
+      q = jnp.min(critic_apply(critic, obs, None), axis=0)          # [N, A]
+      log_probs = jax.nn.log_softmax(dist.logits)
+      probs = jnp.exp(log_probs)
+      loss = jnp.mean(jnp.sum(probs * (alpha * log_probs - q), axis=-1))
+      log_prob = jnp.sum(probs * log_probs, axis=-1)                # -entropy [N]
+    else:
+      action, log_prob = dist.sample_and_log_prob(seed=key)         # [N, D], [N]
+      q = jnp.min(critic_apply(critic, obs, action), axis=0)        # [N]
+      chex.assert_equal_shape([q, log_prob])
+      loss = jnp.mean(alpha * log_prob - q)
+    return loss, log_prob
+
+  def update(state, batch, key, hp):
+    target_key, actor_key = jax.random.split(key)
+    (_, metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(
+        state.critic, state, batch, target_key, hp)
+    critic, critic_opt = offpolicy.adam_step(
+        state.critic, grads, state.critic_opt, hp.critic_learning_rate)
+
+    (loss, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(
+        state.actor, critic, state.log_alpha, batch.obs, actor_key)
+    actor, actor_opt = offpolicy.adam_step(
+        state.actor, grads, state.actor_opt, hp.actor_learning_rate)
+
+    target = target_entropy(spec, hp.target_entropy_ratio)
+    alpha_loss, grad = jax.value_and_grad(temperature_loss)(
+        state.log_alpha, log_prob, target)
+    log_alpha, alpha_opt = offpolicy.adam_step(
+        state.log_alpha, grad, state.alpha_opt, hp.alpha_learning_rate)
+
+    metrics.update({"loss/actor": loss, "loss/alpha": alpha_loss,
+                    "train/alpha": jnp.exp(log_alpha),
+                    "train/entropy": -jnp.mean(log_prob)})
+    state = state._replace(
+        actor=actor, critic=critic,
+        target_critic=offpolicy.polyak(critic, state.target_critic, hp.tau),
+        log_alpha=log_alpha, actor_opt=actor_opt, critic_opt=critic_opt,
+        alpha_opt=alpha_opt, num_updates=state.num_updates + 1)
+    return state, metrics
+
+  return Agent(init=init, act=act,
+               learn=offpolicy.make_learn(settings, buffer, update))
