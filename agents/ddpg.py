@@ -40,6 +40,7 @@ def _td3_settings(settings) -> config_dict.FrozenConfigDict:
 
 
 def validate(settings, spec: EnvSpec) -> None:
+  td3.check_continuous(spec)
   td3.validate(_td3_settings(settings), spec)
 
 

@@ -62,12 +62,17 @@ class State(NamedTuple):
   num_updates: jax.Array   # [] int32 critic gradient steps taken
 
 
-def validate(settings, spec: EnvSpec) -> None:
+def check_continuous(spec: EnvSpec) -> None:
+  """Raises a one-line ValueError for a discrete action space."""
   if spec.discrete:
     raise ValueError(
         f"TD3/DDPG need continuous actions but {spec.name} has "
         f"{spec.num_actions} discrete actions: use SAC (configs/sac.py, "
         f"discrete SAC) or DQN.")
+
+
+def validate(settings, spec: EnvSpec) -> None:
+  check_continuous(spec)
   offpolicy.validate(settings, spec)
   if int(settings.policy_delay) < 1:
     raise ValueError(f"config.agent.policy_delay must be >= 1, got "
