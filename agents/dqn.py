@@ -273,8 +273,7 @@ def make(settings, spec: EnvSpec, loss=None) -> Agent:
     metrics = {}
     if settings.prioritised:
       beta = importance_exponent(hp, state.env_steps)
-      probs = jnp.maximum(sample.probabilities, 1e-12)
-      weights = (probs / jnp.min(probs)) ** -beta       # max weight is 1
+      weights = replay.importance_weights(sample.probabilities, beta)
       metrics["train/importance_exponent"] = beta
     grads, (priority_error, loss_metrics) = jax.grad(loss_fn, has_aux=True)(
         state.params, jax.lax.stop_gradient(target_out),

@@ -125,3 +125,20 @@ def make_sequence_buffer(buffer_size: int, num_envs: int, batch_size: int,
     return fbx.make_prioritised_trajectory_buffer(
         priority_exponent=float(priority_exponent), **kwargs)
   return fbx.make_trajectory_buffer(**kwargs)
+
+
+def importance_weights(probabilities: jax.Array, exponent) -> jax.Array:
+  """Prioritised replay's importance weights, normalised by the batch maximum.
+
+  w_i = (N P(i))^-beta / max_j (N P(j))^-beta = (P(i) / min_j P(j))^-beta,
+  so the buffer's size N cancels (Schaul et al., 2016, section 3.4).
+
+  Args:
+    probabilities: [N] sampling probabilities of the batch's items.
+    exponent: beta, scalar.
+
+  Returns:
+    [N] weights in (0, 1], 1 for the least likely item of the batch.
+  """
+  probabilities = jnp.maximum(probabilities, 1e-12)
+  return (probabilities / jnp.min(probabilities)) ** -exponent
