@@ -1,0 +1,236 @@
+"""DQN: loss rules on hand-computed cases, one learn step, validation, learning."""
+from absl.testing import parameterized
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import haikurl
+from agents import dqn
+from configs import dqn as dqn_config
+from haikurl import hparams as hparams_lib
+from haikurl import networks
+from haikurl.types import EnvSpec, Transition
+
+
+def settings_and_hparams(preset="CartPole-v1", total_env_steps=10_000,
+                         **overrides):
+  config = dqn_config.get_config(preset)
+  for name, value in overrides.items():
+    config.agent[name] = value
+  return hparams_lib.split(config.agent, dqn.HParams,
+                           total_env_steps=total_env_steps)
+
+
+def cartpole_spec():
+  return haikurl.envs.make("gymnax:CartPole-v1", 1).spec
+
+
+def q_out(q):
+  return networks.QValues(jnp.asarray([q], jnp.float32))
+
+
+class QLossTest(chex.TestCase):
+  """The per-example rules, with implicit rank promotion an error."""
+
+  def setUp(self):
+    super().setUp()
+    self.enter_context(jax.numpy_rank_promotion("raise"))
+
+  @parameterized.parameters((True, 1.5, 2.0), (False, 4.5, 5.0))
+  def test_double_q_takes_the_online_argmax(self, double_q, loss, td_abs):
+    # q_tm1 = [1, 2], a = 0, r = 1, discount = 0.5, target net q_t = [10, 4],
+    # online net q_t = [0, 3] (argmax 1).
+    # Double Q: target = 1 + 0.5 * q_target[argmax online = 1] = 1 + 2 = 3,
+    #   td = 3 - 1 = 2, Huber(2) = 0.5 + (2 - 1) = 1.5.
+    # Plain Q: target = 1 + 0.5 * max q_target = 1 + 5 = 6, td = 5,
+    #   Huber(5) = 0.5 + 4 = 4.5.
+    settings, _ = settings_and_hparams(double_q=double_q)
+    loss_fn = dqn.make_loss(settings)
+    got, priority = loss_fn(q_out([1., 2.]), jnp.array([0]), jnp.array([1.]),
+                            jnp.array([0.5]), q_out([10., 4.]), q_out([0., 3.]))
+    np.testing.assert_allclose(got, [loss])
+    np.testing.assert_allclose(priority, [td_abs])
+
+  def test_l2_loss(self):
+    # Same case, double Q, L2: 0.5 * td^2 = 0.5 * 2^2 = 2.
+    settings, _ = settings_and_hparams(loss="l2")
+    got, _ = dqn.make_loss(settings)(
+        q_out([1., 2.]), jnp.array([0]), jnp.array([1.]), jnp.array([0.5]),
+        q_out([10., 4.]), q_out([0., 3.]))
+    np.testing.assert_allclose(got, [2.0])
+
+  @parameterized.parameters((0.5, 1.0, 0.948560), (2.0, 1.0, 0.693147))
+  def test_c51_projection(self, r_t, discount_t, loss):
+    # Atoms [0, 1, 2]. The target net puts all mass of the selected action on
+    # atom 1. With r = 0.5, discount = 1: Tz = 1.5, projected half on atom 1,
+    # half on atom 2: target p = [0, 0.5, 0.5]. The online distribution of
+    # a_tm1 is [0.2, 0.3, 0.5], so the cross-entropy is
+    # -(0.5 ln 0.3 + 0.5 ln 0.5) = 0.5 * (1.203973 + 0.693147) = 0.948560.
+    # With r = 2: Tz = 3, clipped to v_max = 2: p = [0, 0, 1], loss = -ln 0.5.
+    settings, _ = settings_and_hparams(distributional="c51", num_atoms=3,
+                                       v_min=0.0, v_max=2.0)
+    atoms = jnp.array([0., 1., 2.])
+    logits_tm1 = jnp.log(jnp.array([[[0.2, 0.3, 0.5], [1., 1., 1.]]]))
+    logits_t = jnp.array([[[0., 0., 0.], [-1e9, 0., -1e9]]])  # action 1: atom 1
+    out_tm1 = networks.CategoricalQ(jnp.zeros((1, 2)), logits_tm1, atoms)
+    out_t = networks.CategoricalQ(jnp.zeros((1, 2)), logits_t, atoms)
+    selector = networks.CategoricalQ(jnp.array([[0., 1.]]), logits_t, atoms)
+    got, priority = dqn.make_loss(settings)(
+        out_tm1, jnp.array([0]), jnp.array([r_t]), jnp.array([discount_t]),
+        out_t, selector)
+    np.testing.assert_allclose(got, [loss], rtol=1e-5)
+    np.testing.assert_allclose(priority, got)
+
+  def test_quantile_loss(self):
+    # Two quantiles, tau = [0.25, 0.75]; predicted quantiles of a_tm1 = 0 are
+    # [0, 2]; target net quantiles of the selected action are [0, 2], r = 1,
+    # discount = 0.5: targets [1, 2]. L1 quantile loss (huber 0), each
+    # prediction averaged over targets, summed over predictions:
+    #   pred 0, tau .25: u = [1, 2] >= 0, weight .25: (.25 + .5) / 2 = .375
+    #   pred 2, tau .75: u = [-1, 0]: -1 < 0 weight .25 -> .25; 0 -> 0: .125
+    #   total = .5
+    settings, _ = settings_and_hparams(distributional="qr", num_atoms=2,
+                                       loss="l2")
+    tau = jnp.array([0.25, 0.75])
+    dist_tm1 = jnp.array([[[0., 5.], [2., 5.]]])            # [B, N, A]
+    dist_t = jnp.array([[[0., -3.], [2., -3.]]])
+    out_tm1 = networks.QuantileQ(jnp.mean(dist_tm1, 1), dist_tm1, tau)
+    out_t = networks.QuantileQ(jnp.mean(dist_t, 1), dist_t, tau)
+    got, _ = dqn.make_loss(settings)(
+        out_tm1, jnp.array([0]), jnp.array([1.]), jnp.array([0.5]), out_t,
+        out_t)
+    np.testing.assert_allclose(got, [0.5], rtol=1e-6)
+
+
+def random_trajectory(spec, num_steps, num_envs, key):
+  """A [T, B] trajectory of a real env under random actions."""
+  env = haikurl.envs.make(spec.name, num_envs)
+  reset_key, key = jax.random.split(key)
+  env_state, timestep = env.reset(reset_key)
+
+  def step(carry, key):
+    env_state, timestep = carry
+    action_key, step_key = jax.random.split(key)
+    action = jax.random.randint(action_key, (num_envs,), 0, spec.num_actions)
+    obs = timestep.observation
+    env_state, timestep = env.step(env_state, action, step_key)
+    return (env_state, timestep), Transition(
+        obs, action, timestep.reward, timestep.discount, timestep.terminated,
+        timestep.truncated, timestep.next_observation, ())
+
+  _, trajectory = jax.lax.scan(step, (env_state, timestep),
+                               jax.random.split(key, num_steps))
+  return trajectory
+
+
+class LearnStepTest(parameterized.TestCase):
+
+  @parameterized.parameters("", "rainbow", "qr")
+  def test_target_moves_only_at_its_period_and_online_params_move(
+      self, variant):
+    preset = "CartPole-v1" + ("," + variant if variant else "")
+    settings, hp = settings_and_hparams(
+        preset, num_envs=4, rollout_length=8, replay_ratio=1 / 32,
+        learning_starts=0, batch_size=16, buffer_size=256, target_period=3)
+    hp = hp._replace(tau=jnp.float32(1.0))                # hard copy
+    spec = cartpole_spec()
+    agent = dqn.make(settings, spec)
+    state = agent.init(jax.random.key(0), hp)
+    learn = jax.jit(agent.learn)
+    trajectory = random_trajectory(spec, 8, 4, jax.random.key(1))
+    # flashbax broadcasts by rank promotion: no "raise" scope around learn.
+    for step in range(1, 4):
+      previous = state
+      state, metrics = learn(state, trajectory, jax.random.key(step), hp)
+      self.assertEqual(int(state.num_updates), step)    # one update each
+      for name, value in metrics.items():
+        self.assertTrue(np.isfinite(value), name)
+      # Online parameters move at every gradient step.
+      moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)),
+                           state.params, previous.params)
+      self.assertTrue(all(jax.tree.leaves(moved)))
+      if step < 3:
+        chex.assert_trees_all_equal(state.target_params,
+                                    previous.target_params)
+      else:  # period 3 with tau = 1: the target becomes the online net
+        chex.assert_trees_all_equal(state.target_params, state.params)
+    self.assertEqual(int(state.env_steps), 3 * 32)
+
+  def test_no_learning_and_random_actions_before_learning_starts(self):
+    settings, hp = settings_and_hparams(num_envs=4, rollout_length=8,
+                                        learning_starts=64, batch_size=16)
+    spec = cartpole_spec()
+    agent = dqn.make(settings, spec)
+    state = agent.init(jax.random.key(0), hp)
+    trajectory = random_trajectory(spec, 8, 4, jax.random.key(1))
+    new_state, metrics = jax.jit(agent.learn)(state, trajectory,
+                                              jax.random.key(2), hp)
+    chex.assert_trees_all_equal(new_state.params, state.params)
+    self.assertEqual(int(new_state.num_updates), 0)
+    self.assertEqual(float(metrics["train/epsilon"]), 1.0)
+    # With epsilon 1, actions are uniform whatever the Q-values.
+    obs = jnp.zeros((4000,) + spec.obs_shape)
+    actions, _ = agent.act(new_state, obs, jax.random.key(3), hp, False)
+    self.assertAlmostEqual(float(jnp.mean(actions)), 0.5, delta=0.03)
+    greedy, _ = agent.act(new_state, obs, jax.random.key(3), hp, True)
+    self.assertEqual(len(np.unique(greedy)), 1)
+
+
+class ValidateTest(parameterized.TestCase):
+
+  def test_continuous_actions_are_refused_with_a_suggestion(self):
+    settings, _ = settings_and_hparams()
+    spec = EnvSpec("gymnax:Pendulum-v1", (3,), jnp.float32, None, (1,),
+                   np.array([-2.]), np.array([2.]), 200)
+    with self.assertRaisesRegex(ValueError, "discrete actions.*SAC or TD3"):
+      dqn.validate(settings, spec)
+
+  def test_batch_larger_than_buffer_is_refused(self):
+    settings, _ = settings_and_hparams(batch_size=512, buffer_size=256)
+    with self.assertRaisesRegex(ValueError, "batch_size=512.*buffer_size"):
+      dqn.validate(settings, cartpole_spec())
+
+  def test_fractional_updates_per_learn_are_refused(self):
+    settings, _ = settings_and_hparams(num_envs=1, rollout_length=1,
+                                       replay_ratio=0.5)
+    with self.assertRaisesRegex(ValueError, "whole number"):
+      dqn.validate(settings, cartpole_spec())
+
+  @parameterized.parameters(*dqn_config.ENVS)
+  def test_every_preset_builds(self, env):
+    variants = dqn_config.VARIANTS if env == "CartPole-v1" else ("",)
+    for variant in variants:
+      config = dqn_config.get_config(f"{env},{variant}" if variant else env)
+      before = config.to_json()
+      train = haikurl.make_train(config)
+      self.assertEqual(config.to_json(), before)       # make_train is pure
+      self.assertIsInstance(train.agent, haikurl.Agent)
+
+
+def final_eval_return(preset, total_env_steps, **overrides):
+  config = dqn_config.get_config(preset)
+  config.total_env_steps = total_env_steps
+  for name, value in overrides.items():
+    config.agent[name] = value
+  train = haikurl.make_train(config)
+  _, metrics = jax.jit(lambda key: train(key))(jax.random.key(config.seed))
+  return np.asarray(metrics["eval/episode_return"])
+
+
+class LearningTest(parameterized.TestCase):
+  """CartPole within about a minute of CPU each (compile included)."""
+
+  def test_dqn_solves_cartpole(self):
+    returns = final_eval_return("CartPole-v1,fast", 65_536)
+    self.assertGreaterEqual(returns[-1], 400, returns)
+
+  def test_rainbow_solves_cartpole(self):
+    returns = final_eval_return("CartPole-v1,rainbow", 40_960)
+    self.assertGreaterEqual(returns[-1], 400, returns)
+
+
+if __name__ == "__main__":
+  import absl.testing.absltest
+  absl.testing.absltest.main()
