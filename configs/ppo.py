@@ -1,8 +1,9 @@
 """PPO presets: `get_config("<preset>")`, e.g. `--config=configs/ppo.py:CartPole-v1`.
 
 CartPole-v1 is tuned here for time-to-solve on a CPU: 16 envs x 32 steps,
-4 epochs of 4 minibatches, lr 1e-3 annealed (PureJaxRL's defaults with more,
-shorter rollouts). Acrobot-v1 and Breakout-MinAtar follow PureJaxRL /
+4 epochs of 8 minibatches of 64, lr 2.5e-3 annealed to 0 over 98,304 steps
+(in a sweep of 7 settings x 8 seeds, then 16 more seeds, every seed reached
+a greedy return of 475 within 20,480 steps and ended at 500). Acrobot-v1 and Breakout-MinAtar follow PureJaxRL /
 gymnax's baselines; Pendulum-v1 follows rl-zoo3's tuned PPO; the brax presets
 follow brax's training notebook (reward scaling aside), scaled to a CPU.
 """
@@ -24,14 +25,14 @@ def base_config() -> config_dict.ConfigDict:
       num_envs=16,
       rollout_length=32,
       num_epochs=4,
-      num_minibatches=4,
+      num_minibatches=8,
       hidden_sizes=(64, 64),
       activation="tanh",
       normalize_advantages=True,
       clip_value_loss=False,
       anneal_learning_rate=True,
       # Traced hyperparameters: sweepable.
-      learning_rate=1e-3,
+      learning_rate=2.5e-3,
       discount=0.99,
       gae_lambda=0.95,
       clip_epsilon=0.2,
@@ -40,7 +41,7 @@ def base_config() -> config_dict.ConfigDict:
       entropy_coef=0.01,
       max_grad_norm=0.5,
   ))
-  c.total_env_steps = 100_000
+  c.total_env_steps = 98_304
   c.eval_every = 8_192          # env steps between evaluations
   c.num_eval_episodes = 32      # greedy episodes per evaluation
   c.num_seeds = 1
@@ -60,6 +61,7 @@ def get_config(preset: str = "CartPole-v1") -> config_dict.ConfigDict:
   elif preset == "Acrobot-v1":
     c.env = "gymnax:Acrobot-v1"
     a.num_envs, a.rollout_length = 16, 128
+    a.num_minibatches = 4
     a.learning_rate = 1e-3
     c.total_env_steps = 500_000
     c.eval_every = 32_768

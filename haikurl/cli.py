@@ -1,0 +1,94 @@
+"""`haikurl-train`: train from a config file, with dotted overrides.
+
+    haikurl-train --config=configs/ppo.py:CartPole-v1 \
+        --config.agent.learning_rate=3e-4 --config.num_seeds=4 \
+        --workdir=runs/ppo
+
+A bad input (unknown environment, agent or preset, an override naming no
+field, an impossible value) prints one line on stderr and exits with 2.
+"""
+import ast
+import os
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file and preset, e.g. configs/ppo.py:CartPole-v1.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output directory (default runs/<agent>-<env>).")
+_QUIET = flags.DEFINE_bool("quiet", False, "No progress lines.")
+
+
+def _message(error: BaseException) -> str:
+  """One line from an exception: its root cause's text, unquoted."""
+  chain = [error]
+  while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+    chain.append(chain[-1].__cause__ or chain[-1].__context__)
+  hinted = [e for e in chain if "Did you mean" in str(e)]
+  error = hinted[-1] if hinted else chain[-1]
+  text = str(error).strip()
+  if isinstance(error, OSError) and "No such file" in text:
+    return "config file not found: " + text.split(": ")[-1].strip("'")
+  if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+    try:
+      text = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      pass
+  text = " ".join(part.strip(" '\"") for part in text.splitlines() if part.strip())
+  if isinstance(error, (AttributeError, KeyError)) and "Did you mean" in text:
+    text = f"the config has no field {text}"
+  return text or type(error).__name__
+
+
+def fail(message: str) -> None:
+  print(f"haikurl-train: error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    fail(f"unexpected arguments {argv[1:]}")
+  config = _CONFIG.value
+  if config is None:
+    fail("--config is required, e.g. --config=configs/ppo.py:CartPole-v1")
+  workdir = _WORKDIR.value or os.path.join(
+      "runs", f"{config.agent.name}-{config.env.split(':')[-1]}")
+  from haikurl import experiment  # pylint: disable=g-import-not-at-top
+  try:
+    summary = experiment.run(config, workdir, quiet=_QUIET.value)
+  except ValueError as e:
+    fail(str(e))
+  line = (f"done: {summary['env_steps']:,} env steps x "
+          f"{summary['num_members']} member(s) in "
+          f"{summary['wall_seconds']:.1f} s "
+          f"(compile {summary['compile_seconds']:.1f} s, "
+          f"{summary['steps_per_second']:,.0f} steps/s)")
+  if "final_eval_return_mean" in summary:
+    line += (f"; final eval return {summary['final_eval_return_mean']:.1f} "
+             f"per seed {[round(x, 1) for x in summary['final_eval_return_per_seed']]}")
+  print(line, flush=True)
+  print(f"results in {workdir}", flush=True)
+
+
+def run():
+  """Console-script entry point."""
+  # Config files are given by path; make the current directory importable so
+  # `configs/...` files find their siblings.
+  sys.path.insert(0, os.getcwd())
+  try:
+    remaining = flags.FLAGS(sys.argv)
+    if _CONFIG.value is not None:
+      _CONFIG.value.agent.name  # pylint: disable=pointless-statement  (loads it)
+  except Exception as e:  # pylint: disable=broad-except
+    # A flag error, a config file that fails to load, a preset it rejects or
+    # an override naming no field: one line, no traceback.
+    fail(_message(e))
+  app.run(main, argv=sys.argv, flags_parser=lambda _: remaining)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,139 @@
+"""Runs a config's batch of members (seeds) as one vmapped program, one
+jitted evaluation period at a time, and writes the results to a workdir.
+
+    summary = experiment.run(config, workdir="runs/ppo")
+
+Files left in `workdir`: config.json, metrics.jsonl, metrics.csv,
+tensorboard/, curve.png and summary.json.
+"""
+import json
+import os
+import time
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from haikurl import hparams as hparams_lib
+from haikurl import logging as hlog
+from haikurl import plotting
+from haikurl.loop import Train, make_train
+
+
+class Members(NamedTuple):
+  """The batch a run trains: one (key, hparams) per member."""
+  keys: jax.Array    # [M] PRNG keys
+  hparams: Any       # HParams with leading axis [M]
+  seeds: np.ndarray  # [M] the seed index of each member
+
+
+def make_members(config, train: Train) -> Members:
+  """`num_seeds` members with the config's hyperparameters."""
+  num_seeds = int(config.num_seeds)
+  keys = jax.random.split(jax.random.key(int(config.seed)), num_seeds)
+  hp = hparams_lib.broadcast(train.default_hparams, num_seeds)
+  return Members(keys, hp, np.arange(num_seeds))
+
+
+def _write_json(path: str, obj) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def run(config, workdir: str, agent: Any = None, quiet: bool = False,
+        tensorboard: bool = True) -> dict:
+  """Trains every member of `config` and writes the workdir.
+
+  Args:
+    config: a haikurl ConfigDict.
+    workdir: output directory (created).
+    agent: optional agent module (default: the registry's `agent.name`).
+    quiet: no console lines.
+    tensorboard: also write TensorBoard event files.
+
+  Returns:
+    The summary dict that is written to summary.json.
+  """
+  wall = hlog.Timer()
+  train = make_train(config, agent=agent)
+  members = make_members(config, train)
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  for name in ("metrics.jsonl", "metrics.csv"):
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      os.remove(path)
+
+  init = jax.jit(jax.vmap(train.init))
+  period = jax.jit(jax.vmap(train.period), donate_argnums=0)
+  compile_timer = hlog.Timer()
+  state = init(members.keys, members.hparams)
+  period = period.lower(state, members.hparams).compile()
+  compile_seconds = compile_timer()
+
+  writer = hlog.MetricsWriter(workdir, tensorboard=tensorboard)
+  num_members = len(members.seeds)
+  steps_per_period = train.steps_per_eval * num_members
+  history = []
+  train_seconds = 0.0
+  try:
+    for i in range(train.num_evals):
+      start = time.perf_counter()
+      state, metrics = period(state, members.hparams)
+      metrics = jax.device_get(metrics)
+      elapsed = time.perf_counter() - start
+      train_seconds += elapsed
+      done = (i + 1) * steps_per_period
+      speed = done / max(train_seconds, 1e-9)
+      eta = (train.num_evals - i - 1) * train_seconds / (i + 1)
+      history.append(writer.write(i + 1, metrics,
+                                  {"wall_seconds": wall()}))
+      if not quiet:
+        hlog.print_line(hlog.progress_line(
+            i + 1, train.num_evals, (i + 1) * train.steps_per_eval,
+            train.total_env_steps, metrics, speed, eta))
+  finally:
+    writer.close()
+
+  summary = summarize(config, train, history, num_members, wall(),
+                      compile_seconds, train_seconds)
+  _write_json(os.path.join(workdir, "summary.json"), summary)
+  if history and "eval/episode_return" in history[-1]:
+    plotting.plot_curves(
+        {config.agent.name: plotting.curves_from_rows(history)},
+        os.path.join(workdir, "curve.png"),
+        title=f"{config.agent.name} on {config.env}")
+  return summary
+
+
+def summarize(config, train: Train, history, num_members: int,
+              wall_seconds: float, compile_seconds: float,
+              train_seconds: float) -> dict:
+  """The summary.json record of a finished run."""
+  summary = {
+      "agent": config.agent.name,
+      "env": config.env,
+      "num_members": num_members,
+      "num_seeds": int(config.num_seeds),
+      "env_steps": train.total_env_steps,
+      "env_steps_all_members": train.total_env_steps * num_members,
+      "wall_seconds": wall_seconds,
+      "compile_seconds": compile_seconds,
+      "train_seconds": train_seconds,
+      "steps_per_second": train.total_env_steps * num_members /
+                          max(train_seconds, 1e-9),
+  }
+  key = "eval/episode_return"
+  if history and key in history[-1]:
+    curve = np.asarray([row[key] for row in history])  # [P, M]
+    final = curve[-1]
+    summary.update({
+        "final_eval_return_mean": float(np.mean(final)),
+        "final_eval_return_per_seed": [float(x) for x in final],
+        "best_eval_return_mean": float(np.max(np.mean(curve, axis=1))),
+        "best_eval_return_per_seed": [float(x) for x in np.max(curve, axis=0)],
+    })
+  return summary

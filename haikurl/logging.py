@@ -1,0 +1,115 @@
+"""Host-side metric writers and the console progress line.
+
+Metrics arrive between jitted periods as a dict of arrays with a leading
+member axis [M] (seeds x hyperparameter settings); writers keep every member.
+"""
+import csv
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+def _to_list(value) -> List[float]:
+  return [float(x) for x in np.asarray(value).reshape(-1)]
+
+
+class MetricsWriter:
+  """Appends one row per evaluation period to metrics.jsonl and metrics.csv,
+  and scalars (mean over members plus each member) to TensorBoard."""
+
+  def __init__(self, workdir: str, tensorboard: bool = True):
+    self.workdir = workdir
+    self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
+    self.csv_path = os.path.join(workdir, "metrics.csv")
+    self._tb = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write(self, period: int, metrics: Dict[str, np.ndarray],
+            extra: Optional[Dict[str, float]] = None) -> dict:
+    row = {"period": period}
+    row.update(extra or {})
+    row.update({k: _to_list(v) for k, v in sorted(metrics.items())})
+    with open(self.jsonl_path, "a") as f:
+      f.write(json.dumps(row) + "\n")
+    self._write_csv(row)
+    if self._tb is not None:
+      step = int(np.max(np.asarray(metrics["env_steps"])))
+      for name, values in row.items():
+        if isinstance(values, list):
+          finite = [v for v in values if math.isfinite(v)]
+          if finite:
+            self._tb.add_scalar(f"{name}/mean", float(np.mean(finite)), step)
+          for i, v in enumerate(values):
+            if math.isfinite(v):
+              self._tb.add_scalar(f"{name}/member_{i}", v, step)
+      self._tb.flush()
+    return row
+
+  def _write_csv(self, row: dict):
+    """Long format: one line per (period, member)."""
+    keys = sorted(k for k, v in row.items() if isinstance(v, list))
+    scalars = [k for k, v in row.items() if not isinstance(v, list)]
+    new = not os.path.exists(self.csv_path)
+    with open(self.csv_path, "a", newline="") as f:
+      writer = csv.writer(f)
+      if new:
+        writer.writerow(scalars + ["member"] + keys)
+      num_members = len(row[keys[0]]) if keys else 0
+      for m in range(num_members):
+        writer.writerow([row[k] for k in scalars] + [m] +
+                        [row[k][m] for k in keys])
+
+  def close(self):
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_jsonl(path: str) -> List[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def format_duration(seconds: float) -> str:
+  seconds = max(0, int(round(seconds)))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_line(period: int, num_periods: int, env_steps: int,
+                  total_steps: int, metrics: Dict[str, np.ndarray],
+                  steps_per_second: float, eta_seconds: float) -> str:
+  """One console line: period, env steps, returns over members, speed, ETA."""
+  parts = [f"[{period:>{len(str(num_periods))}}/{num_periods}]",
+           f"steps {env_steps:,}/{total_steps:,}"]
+  for key, label in (("eval/episode_return", "eval"),
+                     ("train/episode_return", "train")):
+    if key in metrics:
+      values = np.asarray(metrics[key], np.float64).reshape(-1)
+      values = values[np.isfinite(values)]
+      if values.size:
+        spread = (f" ± {values.std():.1f} [{values.min():.1f}, "
+                  f"{values.max():.1f}]") if values.size > 1 else ""
+        parts.append(f"{label} {values.mean():.1f}{spread}")
+  parts.append(f"{steps_per_second:,.0f} steps/s")
+  parts.append(f"ETA {format_duration(eta_seconds)}")
+  return "  ".join(parts)
+
+
+def print_line(line: str):
+  print(line, file=sys.stdout, flush=True)
+
+
+class Timer:
+  def __init__(self):
+    self.start = time.perf_counter()
+
+  def __call__(self) -> float:
+    return time.perf_counter() - self.start
