@@ -46,6 +46,9 @@ def base_config() -> config_dict.ConfigDict:
   c.num_eval_episodes = 32      # greedy episodes per evaluation
   c.num_seeds = 1
   c.seed = 0
+  # Run-only settings (may change when a run is resumed).
+  c.checkpoint_every = 0        # periods between checkpoints; 0: only at the end
+  c.wandb = False               # also log to Weights & Biases (needs wandb)
   return c
 
 

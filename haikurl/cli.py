@@ -21,6 +21,13 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory (default runs/<agent>-<env>).")
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress lines.")
+_WANDB = flags.DEFINE_bool(
+    "wandb", None, "Also log to Weights & Biases (needs `pip install wandb`); "
+    "default: config.wandb.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", None, "Evaluation periods between checkpoints; 0: "
+    "only at the end. Default: config.checkpoint_every. Running the same "
+    "command again on a workdir with a checkpoint resumes from it.")
 
 
 def _message(error: BaseException) -> str:
@@ -57,10 +64,16 @@ def main(argv):
     fail("--config is required, e.g. --config=configs/ppo.py:CartPole-v1")
   workdir = _WORKDIR.value or os.path.join(
       "runs", f"{config.agent.name}-{config.env.split(':')[-1]}")
+  from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
   try:
-    summary = experiment.run(config, workdir, quiet=_QUIET.value)
-  except ValueError as e:
+    summary = experiment.run(config, workdir, quiet=_QUIET.value,
+                             wandb=_WANDB.value,
+                             checkpoint_every=_CHECKPOINT_EVERY.value)
+  except checkpoint.Interrupted as e:
+    print(f"haikurl-train: {e}", file=sys.stderr, flush=True)
+    sys.exit(130)
+  except (ValueError, checkpoint.CheckpointError) as e:
     fail(str(e))
   line = (f"done: {summary['env_steps']:,} env steps x "
           f"{summary['num_members']} member(s) in "

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from haikurl import checkpoint
 from haikurl import hparams as hparams_lib
 from haikurl import logging as hlog
 from haikurl import plotting
@@ -44,8 +45,14 @@ def _write_json(path: str, obj) -> None:
 
 
 def run(config, workdir: str, agent: Any = None, quiet: bool = False,
-        tensorboard: bool = True) -> dict:
+        tensorboard: bool = True, wandb: Optional[bool] = None,
+        checkpoint_every: Optional[int] = None) -> dict:
   """Trains every member of `config` and writes the workdir.
+
+  If `workdir` holds a checkpoint of the same config, the run resumes from
+  it (a finished run just rewrites its summary); a checkpoint of another
+  config is refused. Ctrl-C saves a checkpoint at the end of the current
+  period and raises `checkpoint.Interrupted`.
 
   Args:
     config: a haikurl ConfigDict.
@@ -53,19 +60,35 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
     agent: optional agent module (default: the registry's `agent.name`).
     quiet: no console lines.
     tensorboard: also write TensorBoard event files.
+    wandb: also log to Weights & Biases (default: `config.wandb`).
+    checkpoint_every: periods between checkpoints, 0 for only the last
+      (default: `config.checkpoint_every`, else 0).
 
   Returns:
     The summary dict that is written to summary.json.
   """
   wall = hlog.Timer()
+  if wandb is None:
+    wandb = bool(config.get("wandb", False))
+  if checkpoint_every is None:
+    checkpoint_every = int(config.get("checkpoint_every", 0) or 0)
   train = make_train(config, agent=agent)
   members = make_members(config, train)
   os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, "config.json"), config.to_dict())
-  for name in ("metrics.jsonl", "metrics.csv"):
-    path = os.path.join(workdir, name)
-    if os.path.exists(path):
-      os.remove(path)
+  found = checkpoint.latest(workdir)
+  if found is not None:
+    checkpoint.check_same_config(workdir, config)
+    checkpoint.read(workdir, found)  # a corrupt checkpoint fails here, early
+  else:
+    _write_json(os.path.join(workdir, "config.json"), config.to_dict())
+    for name in ("metrics.jsonl", "metrics.csv"):
+      path = os.path.join(workdir, name)
+      if os.path.exists(path):
+        os.remove(path)
+  wandb_logger = (hlog.Wandb(workdir, config.to_dict(),
+                             project=config.get("wandb_project", None) or None,
+                             name=os.path.basename(os.path.abspath(workdir)))
+                  if wandb else None)
 
   init = jax.jit(jax.vmap(train.init))
   period = jax.jit(jax.vmap(train.period), donate_argnums=0)
@@ -74,32 +97,66 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
   period = period.lower(state, members.hparams).compile()
   compile_seconds = compile_timer()
 
-  writer = hlog.MetricsWriter(workdir, tensorboard=tensorboard)
   num_members = len(members.seeds)
+  history, start, train_seconds, wall_offset = None, 0, 0.0, 0.0
+  if found is not None:
+    # The fresh state is the template: structure, dtypes and placement.
+    start, arrays, record = checkpoint.restore(
+        workdir, {"state": state, "hparams": members.hparams}, found)
+    state = jax.tree.map(
+        lambda x, like: jax.device_put(x, getattr(like, "sharding", None)),
+        arrays["state"], state)
+    history = record["rows"]
+    train_seconds = float(record["train_seconds"])
+    wall_offset = float(record["wall_seconds"])
+    if not quiet:
+      hlog.print_line(f"resumed from {found.path} (period {start}/"
+                      f"{train.num_evals})")
+  writer = hlog.MetricsWriter(workdir, tensorboard=tensorboard, rows=history,
+                              wandb=wandb_logger)
+  history = list(history or [])
   steps_per_period = train.steps_per_eval * num_members
-  history = []
-  train_seconds = 0.0
+
+  def save(done_periods):
+    record = {"rows": history, "train_seconds": train_seconds,
+              "wall_seconds": wall_offset + wall()}
+    checkpoint.save(workdir, done_periods,
+                    {"state": state, "hparams": members.hparams}, record,
+                    meta={"num_members": num_members,
+                          "num_periods": train.num_evals,
+                          "env_steps": done_periods * train.steps_per_eval})
+
+  session_seconds = 0.0
   try:
-    for i in range(train.num_evals):
-      start = time.perf_counter()
-      state, metrics = period(state, members.hparams)
-      metrics = jax.device_get(metrics)
-      elapsed = time.perf_counter() - start
-      train_seconds += elapsed
-      done = (i + 1) * steps_per_period
-      speed = done / max(train_seconds, 1e-9)
-      eta = (train.num_evals - i - 1) * train_seconds / (i + 1)
-      history.append(writer.write(i + 1, metrics,
-                                  {"wall_seconds": wall()}))
-      if not quiet:
-        hlog.print_line(hlog.progress_line(
-            i + 1, train.num_evals, (i + 1) * train.steps_per_eval,
-            train.total_env_steps, metrics, speed, eta))
+    with checkpoint.InterruptGuard() as interrupt:
+      for i in range(start, train.num_evals):
+        t0 = time.perf_counter()
+        state, metrics = period(state, members.hparams)
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - t0
+        train_seconds += elapsed
+        session_seconds += elapsed
+        speed = (i + 1 - start) * steps_per_period / max(session_seconds, 1e-9)
+        eta = (train.num_evals - i - 1) * session_seconds / (i + 1 - start)
+        history.append(writer.write(i + 1, metrics,
+                                    {"wall_seconds": wall_offset + wall()}))
+        if not quiet:
+          hlog.print_line(hlog.progress_line(
+              i + 1, train.num_evals, (i + 1) * train.steps_per_eval,
+              train.total_env_steps, metrics, speed, eta))
+        last = i + 1 == train.num_evals
+        if (last or interrupt.requested or
+            (checkpoint_every > 0 and (i + 1) % checkpoint_every == 0)):
+          save(i + 1)
+        if interrupt.requested and not last:
+          raise checkpoint.Interrupted(workdir, i + 1, train.num_evals)
+      if start == train.num_evals and not quiet:
+        hlog.print_line("the run had already finished: summary rewritten")
   finally:
     writer.close()
 
-  summary = summarize(config, train, history, num_members, wall(),
-                      compile_seconds, train_seconds)
+  summary = summarize(config, train, history, num_members,
+                      wall_offset + wall(), compile_seconds, train_seconds)
   _write_json(os.path.join(workdir, "summary.json"), summary)
   if history and "eval/episode_return" in history[-1]:
     plotting.plot_curves(

@@ -22,14 +22,53 @@ class MetricsWriter:
   """Appends one row per evaluation period to metrics.jsonl and metrics.csv,
   and scalars (mean over members plus each member) to TensorBoard."""
 
-  def __init__(self, workdir: str, tensorboard: bool = True):
+  def __init__(self, workdir: str, tensorboard: bool = True,
+               rows: Optional[List[dict]] = None, wandb: Optional["Wandb"] = None):
+    """Opens the writers of `workdir`.
+
+    Args:
+      workdir: the run's directory.
+      tensorboard: also write TensorBoard event files.
+      rows: when resuming, the rows logged up to the checkpoint: the JSONL and
+        CSV files are rewritten to hold exactly these (rows of periods after
+        the checkpoint, which will be run again, are dropped) and TensorBoard
+        discards its events after the last of them.
+      wandb: a `Wandb` logger to send each row to as well.
+    """
     self.workdir = workdir
     self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
     self.csv_path = os.path.join(workdir, "metrics.csv")
+    self._wandb = wandb
+    purge_step = None
+    if rows is not None:
+      self._rewrite(rows)
+      if rows:
+        purge_step = int(max(rows[-1]["env_steps"])) + 1
     self._tb = None
     if tensorboard:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                               purge_step=purge_step)
+
+  def _rewrite(self, rows: List[dict]):
+    """metrics.jsonl and metrics.csv holding exactly `rows`, atomically."""
+    for path in (self.jsonl_path, self.csv_path):
+      if os.path.exists(path + ".new"):
+        os.remove(path + ".new")
+    final = (self.jsonl_path, self.csv_path)
+    self.jsonl_path, self.csv_path = (p + ".new" for p in final)
+    try:
+      with open(self.jsonl_path, "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+      for row in rows:
+        self._write_csv(row)
+      for new, path in zip((self.jsonl_path, self.csv_path), final):
+        if os.path.exists(new):
+          os.replace(new, path)
+        elif os.path.exists(path):
+          os.remove(path)
+    finally:
+      self.jsonl_path, self.csv_path = final
 
   def write(self, period: int, metrics: Dict[str, np.ndarray],
             extra: Optional[Dict[str, float]] = None) -> dict:
@@ -50,6 +89,8 @@ class MetricsWriter:
             if math.isfinite(v):
               self._tb.add_scalar(f"{name}/member_{i}", v, step)
       self._tb.flush()
+    if self._wandb is not None:
+      self._wandb.log(row)
     return row
 
   def _write_csv(self, row: dict):
@@ -69,6 +110,55 @@ class MetricsWriter:
   def close(self):
     if self._tb is not None:
       self._tb.close()
+    if self._wandb is not None:
+      self._wandb.close()
+
+
+class Wandb:
+  """Sends metric rows to Weights & Biases: the mean over members and each
+  member's value, against env steps. The run id is kept in
+  `<workdir>/wandb_id` so a resumed run continues the same W&B run."""
+
+  def __init__(self, workdir: str, config: dict, project: Optional[str] = None,
+               name: Optional[str] = None):
+    try:
+      import wandb  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      raise ValueError(
+          "Weights & Biases logging was asked for (--wandb or config.wandb) "
+          "but the `wandb` package is not installed: `pip install wandb` "
+          "and `wandb login`, or run without --wandb.") from None
+    self._wandb = wandb
+    id_path = os.path.join(workdir, "wandb_id")
+    if os.path.exists(id_path):
+      with open(id_path) as f:
+        run_id = f.read().strip()
+    else:
+      run_id = wandb.util.generate_id() if hasattr(wandb, "util") else None
+      if run_id:
+        with open(id_path, "w") as f:
+          f.write(run_id)
+    self.run = wandb.init(project=project or "haikurl", name=name,
+                          config=config, dir=workdir, id=run_id,
+                          resume="allow")
+
+  def log(self, row: dict):
+    data = {}
+    for name, values in row.items():
+      if isinstance(values, list):
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+          data[f"{name}/mean"] = float(np.mean(finite))
+        if len(values) > 1:
+          for i, v in enumerate(values):
+            data[f"{name}/member_{i}"] = v
+      else:
+        data[name] = values
+    step = int(max(row["env_steps"])) if "env_steps" in row else None
+    self.run.log(data, step=step)
+
+  def close(self):
+    self.run.finish()
 
 
 def read_jsonl(path: str) -> List[dict]:
