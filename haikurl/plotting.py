@@ -55,3 +55,41 @@ def curves_from_rows(rows: Sequence[dict],
   steps = [float(np.max(r["env_steps"])) for r in rows if metric in r]
   values = [r[metric] for r in rows if metric in r]
   return {"env_steps": steps, metric: values}
+
+
+def plot_sweep(rows: Sequence[dict], keys: Sequence[str], path: str,
+               metric: str = "final_eval_return",
+               title: Optional[str] = None) -> str:
+  """Final return of every member against each swept value (one panel per
+  key); members as dots, the mean over seeds of each value as a line.
+
+  Args:
+    rows: one dict per member with each of `keys` and `metric`.
+    keys: the swept keys.
+    path: where to write the PNG.
+  """
+  keys = list(keys)
+  fig, axes = plt.subplots(1, len(keys), figsize=(4.0 * len(keys), 3.6),
+                           dpi=110, squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    x = np.asarray([r[key] for r in rows], np.float64)
+    y = np.asarray([r[metric] for r in rows], np.float64)
+    ax.scatter(x, y, s=14, alpha=0.6, label="member")
+    values = np.unique(x)
+    if len(values) <= max(1, len(x) // 2):   # a grid: mean per value
+      means = [np.nanmean(y[x == v]) for v in values]
+      ax.plot(values, means, "o-", color="C1", label="mean over members")
+    positive = np.all(x > 0) and x.max() / max(x.min(), 1e-30) >= 10
+    if positive:
+      ax.set_xscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path)
+  plt.close(fig)
+  return path

@@ -1,0 +1,247 @@
+"""Runs a batch of members as one program: vmap, a device mesh, chunks, hosts.
+
+    runner = batch.Runner(train, members, chunk_size=config.chunk_size)
+    state = runner.init()
+    for _ in range(train.num_evals):
+      state, metrics = runner.period(state)      # metrics: numpy [M]
+
+* **Devices.** The member axis of `vmap(train.init)` and `vmap(train.period)`
+  is sharded over a `jax.sharding.Mesh(np.array(jax.devices()), ("members",))`
+  (Auto axes: `jax.make_mesh`'s default Explicit axes break `jit(vmap(scan))`)
+  through `jit`'s in/out shardings. The batch is padded to a multiple of the
+  device count by repeating the last member; padded members are dropped from
+  every output.
+* **Chunks.** `chunk_size=0` trains all members at once and keeps their
+  state on the devices. `chunk_size=N` trains N members (rounded up to a
+  multiple of the device count) at a time, period by period: the states of
+  all members wait in host memory between periods, so device memory holds
+  one chunk. `chunk_size=-1` works the size out from the device's memory
+  (`memory_stats()['bytes_limit']` against the compiled period's footprint);
+  devices that report no memory (the CPU) take all members at once.
+* **Layout does not change results.** Each member's computation is the same
+  function of its own (key, hparams) whatever the batch, chunk or mesh;
+  member i equals the solo run `train(keys[i], hparams[i])` to float
+  tolerance (XLA may vectorise a batch of 1 and of 64 differently).
+* **Hosts.** With `HAIKURL_DISTRIBUTED=1` in the environment,
+  `initialize_distributed()` (called by `experiment.run` before any JAX
+  computation) calls `jax.distributed.initialize()`; the mesh then spans the
+  devices of every process, each process builds the same members
+  deterministically, feeds the shards its devices own
+  (`jax.make_array_from_callback`), and gathers the metrics of all members
+  (`multihost_utils.process_allgather`). On managed clusters (SLURM, Cloud
+  TPU, ...) JAX detects the rest; elsewhere set `JAX_COORDINATOR_ADDRESS`
+  (host:port of process 0), `HAIKURL_NUM_PROCESSES` and `HAIKURL_PROCESS_ID`.
+  On CPUs the cross-process collectives use gloo. E.g. two processes on one
+  machine:
+
+      export HAIKURL_DISTRIBUTED=1 JAX_COORDINATOR_ADDRESS=localhost:12355
+      export HAIKURL_NUM_PROCESSES=2
+      HAIKURL_PROCESS_ID=0 haikurl-train --config=... --workdir=runs/a &
+      HAIKURL_PROCESS_ID=1 haikurl-train --config=... --workdir=runs/a-1
+
+  Every process gets every member's metrics; only process 0 needs to write.
+"""
+import math
+import os
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "members"
+
+
+def initialize_distributed() -> bool:
+  """`jax.distributed.initialize()` when HAIKURL_DISTRIBUTED is set.
+
+  Must run before any JAX computation. Returns whether JAX runs
+  multi-process.
+  """
+  flag = os.environ.get("HAIKURL_DISTRIBUTED", "").strip().lower()
+  if flag in ("", "0", "false", "no"):
+    return False
+  if not jax.distributed.is_initialized():
+    num = os.environ.get("HAIKURL_NUM_PROCESSES")
+    pid = os.environ.get("HAIKURL_PROCESS_ID")
+    if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(
+        jax.config.jax_platforms):
+      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=os.environ.get("JAX_COORDINATOR_ADDRESS"),
+        num_processes=int(num) if num else None,
+        process_id=int(pid) if pid else None)
+  return jax.process_count() > 1
+
+
+def make_mesh(devices: Optional[Sequence[Any]] = None) -> Mesh:
+  """A 1-D mesh over `devices` (default: all devices of all processes)."""
+  devices = jax.devices() if devices is None else list(devices)
+  return Mesh(np.array(devices), (AXIS,))
+
+
+def _is_key(x) -> bool:
+  return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def to_host(tree) -> Any:
+  """A (possibly sharded, multi-process) pytree -> numpy; keys -> key data."""
+  def one(x):
+    if _is_key(x):
+      x = jax.random.key_data(x)
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+  return jax.tree.map(one, tree)
+
+
+def from_host(tree, sharding, like) -> Any:
+  """numpy pytree -> global arrays with `sharding`; key data -> keys as in
+  `like` (a pytree of arrays or ShapeDtypeStructs of the same structure)."""
+  def one(x, ref):
+    x = np.asarray(x)
+    out = jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
+    if _is_key(ref):
+      out = jax.random.wrap_key_data(out, impl=ref.dtype._impl)  # pylint: disable=protected-access
+    return out
+  return jax.tree.map(one, tree, like)
+
+
+def _host_slice(tree, start: int, stop: int):
+  return jax.tree.map(lambda x: x[start:stop], tree)
+
+
+class Runner:
+  """Trains `members` period by period (see the module docstring)."""
+
+  def __init__(self, train, members, chunk_size: int = 0,
+               mesh: Optional[Mesh] = None):
+    self.train = train
+    self.members = members
+    self.mesh = make_mesh() if mesh is None else mesh
+    self.num_devices = int(self.mesh.devices.size)
+    self.sharding = NamedSharding(self.mesh, PartitionSpec(AXIS))
+    self.num_members = members.size
+    # The member inputs, on the host: keys as key data.
+    self._key_like = members.keys
+    self._init = jax.jit(jax.vmap(train.init), in_shardings=self.sharding,
+                         out_shardings=self.sharding)
+    self._period = jax.jit(jax.vmap(train.period),
+                           in_shardings=self.sharding,
+                           out_shardings=self.sharding, donate_argnums=0)
+    if chunk_size is None:
+      chunk_size = 0
+    chunk_size = int(chunk_size)
+    if chunk_size < 0:
+      chunk_size = self.auto_chunk_size()
+    self.chunk_size = self._round(chunk_size if 0 < chunk_size <
+                                  self.num_members else self.num_members)
+    self.num_chunks = math.ceil(self.num_members / self.chunk_size)
+    self.padded_size = self.num_chunks * self.chunk_size
+    index = np.minimum(np.arange(self.padded_size), self.num_members - 1)
+    padded = members.select(index)
+    self._keys = to_host(padded.keys)
+    self._hparams = to_host(padded.hparams)
+    self._state_like = None
+    self._compiled = None
+    self._hp_device = None
+
+  @property
+  def chunked(self) -> bool:
+    return self.num_chunks > 1
+
+  def _round(self, n: int) -> int:
+    """`n` rounded up to a multiple of the device count."""
+    return max(1, math.ceil(n / self.num_devices)) * self.num_devices
+
+  def _inputs(self, start: int, stop: int):
+    keys = from_host(self._keys[start:stop], self.sharding, self._key_like)
+    hp = from_host(_host_slice(self._hparams, start, stop), self.sharding,
+                   self.members.hparams)
+    return keys, hp
+
+  def _chunks(self):
+    for c in range(self.num_chunks):
+      yield c * self.chunk_size, (c + 1) * self.chunk_size
+
+  def auto_chunk_size(self) -> int:
+    """Members per chunk that fit in 80% of a device's memory (0: all)."""
+    stats = [d.memory_stats() for d in self.mesh.devices.flat
+             if d.process_index == jax.process_index()]
+    limits = [s.get("bytes_limit") for s in stats if s]
+    if not limits or not all(limits):
+      return 0
+    probe = self._round(1)
+    index = np.minimum(np.arange(probe), self.num_members - 1)
+    small = self.members.select(index)
+    keys = from_host(to_host(small.keys), self.sharding, self._key_like)
+    hp = from_host(to_host(small.hparams), self.sharding,
+                   self.members.hparams)
+    state = jax.eval_shape(self._init, keys, hp)
+    analysis = self._period.lower(state, hp).compile().memory_analysis()
+    used = sum(getattr(analysis, f, 0) or 0 for f in (
+        "argument_size_in_bytes", "output_size_in_bytes",
+        "temp_size_in_bytes"))
+    per_member_per_device = max(used, 1) / (probe / self.num_devices)
+    fit = int(0.8 * min(limits) / per_member_per_device) * self.num_devices
+    return 0 if fit >= self.num_members else max(fit, self.num_devices)
+
+  def init(self):
+    """The members' initial state: on the devices, or on the host if chunked."""
+    if not self.chunked:
+      return self._init(*self._inputs(0, self.padded_size))
+    parts = []
+    for start, stop in self._chunks():
+      state = self._init(*self._inputs(start, stop))
+      if self._state_like is None:
+        self._state_like = jax.eval_shape(lambda s: s, state)
+      parts.append(to_host(state))
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+
+  def compile(self, state) -> None:
+    """Compiles the period ahead of time (so its time can be measured)."""
+    start, stop = 0, self.chunk_size
+    hp = from_host(_host_slice(self._hparams, start, stop), self.sharding,
+                   self.members.hparams)
+    if self.chunked:
+      like = self._state_like
+    else:
+      like = state
+    self._compiled = self._period.lower(like, hp).compile()
+
+  def period(self, state):
+    """One evaluation period of every member.
+
+    Returns:
+      (state, metrics): metrics as numpy arrays [num_members] (padding
+      dropped), gathered from every device and process.
+    """
+    period = self._compiled or self._period
+    if not self.chunked:
+      if self._hp_device is None:
+        self._hp_device = from_host(self._hparams, self.sharding,
+                                    self.members.hparams)
+      state, metrics = period(state, self._hp_device)
+      return state, self._trim(to_host(metrics))
+    parts = []
+    for start, stop in self._chunks():
+      hp = from_host(_host_slice(self._hparams, start, stop), self.sharding,
+                     self.members.hparams)
+      chunk = from_host(_host_slice(state, start, stop), self.sharding,
+                        self._state_like)
+      chunk, metrics = period(chunk, hp)
+      chunk = to_host(chunk)
+      for buffer, value in zip(jax.tree.leaves(state), jax.tree.leaves(chunk)):
+        buffer[start:stop] = value
+      parts.append(to_host(metrics))
+    metrics = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    return state, self._trim(metrics)
+
+  def _trim(self, tree):
+    return jax.tree.map(lambda x: x[:self.num_members], tree)
+
+  def host_state(self, state):
+    """The members' state as numpy [num_members] (keys as key data)."""
+    return self._trim(state if self.chunked else to_host(state))
