@@ -16,25 +16,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from haikurl import checkpoint
+from haikurl import batch as batch_lib
 from haikurl import hparams as hparams_lib
 from haikurl import logging as hlog
 from haikurl import plotting
+from haikurl import sweep as sweep_lib
 from haikurl.loop import Train, make_train
 
 
-class Members(NamedTuple):
-  """The batch a run trains: one (key, hparams) per member."""
-  keys: jax.Array    # [M] PRNG keys
-  hparams: Any       # HParams with leading axis [M]
-  seeds: np.ndarray  # [M] the seed index of each member
+Members = sweep_lib.Members
 
 
 def make_members(config, train: Train) -> Members:
-  """`num_seeds` members with the config's hyperparameters."""
-  num_seeds = int(config.num_seeds)
-  keys = jax.random.split(jax.random.key(int(config.seed)), num_seeds)
-  hp = hparams_lib.broadcast(train.default_hparams, num_seeds)
-  return Members(keys, hp, np.arange(num_seeds))
+  """The config's sweep settings x `num_seeds` members (see haikurl.sweep);
+  without a sweep, `num_seeds` members with the config's hyperparameters."""
+  return sweep_lib.make_members(config, train.default_hparams)
 
 
 def _write_json(path: str, obj) -> None:
@@ -67,6 +63,7 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
   Returns:
     The summary dict that is written to summary.json.
   """
+  batch_lib.initialize_distributed()  # only with HAIKURL_DISTRIBUTED=1
   wall = hlog.Timer()
   if wandb is None:
     wandb = bool(config.get("wandb", False))
@@ -90,11 +87,12 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
                              name=os.path.basename(os.path.abspath(workdir)))
                   if wandb else None)
 
-  init = jax.jit(jax.vmap(train.init))
-  period = jax.jit(jax.vmap(train.period), donate_argnums=0)
+  # vmap over members, sharded over all devices, in chunks (haikurl.batch).
+  runner = batch_lib.Runner(train, members,
+                            chunk_size=config.get("chunk_size", 0) or 0)
   compile_timer = hlog.Timer()
-  state = init(members.keys, members.hparams)
-  period = period.lower(state, members.hparams).compile()
+  state = runner.init()
+  runner.compile(state)
   compile_seconds = compile_timer()
 
   num_members = len(members.seeds)
@@ -131,8 +129,7 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
     with checkpoint.InterruptGuard() as interrupt:
       for i in range(start, train.num_evals):
         t0 = time.perf_counter()
-        state, metrics = period(state, members.hparams)
-        metrics = jax.device_get(metrics)
+        state, metrics = runner.period(state)  # metrics: numpy [M]
         elapsed = time.perf_counter() - t0
         train_seconds += elapsed
         session_seconds += elapsed
@@ -156,8 +153,10 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
     writer.close()
 
   summary = summarize(config, train, history, num_members,
-                      wall_offset + wall(), compile_seconds, train_seconds)
+                      wall_offset + wall(), compile_seconds, train_seconds,
+                      members=members, runner=runner)
   _write_json(os.path.join(workdir, "summary.json"), summary)
+  write_sweep(config, workdir, members, history)
   if history and "eval/episode_return" in history[-1]:
     plotting.plot_curves(
         {config.agent.name: plotting.curves_from_rows(history)},
@@ -168,8 +167,14 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
 
 def summarize(config, train: Train, history, num_members: int,
               wall_seconds: float, compile_seconds: float,
-              train_seconds: float) -> dict:
-  """The summary.json record of a finished run."""
+              train_seconds: float, members: Optional[Members] = None,
+              runner: Optional[batch_lib.Runner] = None) -> dict:
+  """The summary.json record of a finished run.
+
+  With a sweep, it adds `swept` (key -> values), `best_setting` (the
+  setting of highest mean final return over its seeds) and `settings`
+  (every setting's values and mean final return).
+  """
   summary = {
       "agent": config.agent.name,
       "env": config.env,
@@ -193,4 +198,30 @@ def summarize(config, train: Train, history, num_members: int,
         "best_eval_return_mean": float(np.max(np.mean(curve, axis=1))),
         "best_eval_return_per_seed": [float(x) for x in np.max(curve, axis=0)],
     })
+  if runner is not None:
+    summary.update({"num_devices": runner.num_devices,
+                    "num_processes": jax.process_count(),
+                    "chunk_size": runner.chunk_size,
+                    "num_chunks": runner.num_chunks})
+  if members is not None and members.swept:
+    summary["method"] = config.sweep.get("method", "grid")
+    summary["num_settings"] = int(len(np.unique(members.settings)))
+    summary["swept"] = {k: sorted({float(x) for x in v})
+                        for k, v in members.swept.items()}
+    if history and key in history[-1]:
+      summary.update(sweep_lib.best_setting(members, curve))
+      summary["best_setting"] = summary.pop("best")
   return summary
+
+
+def write_sweep(config, workdir: str, members: Members, history) -> None:
+  """sweep.csv (one row per member) and sweep.png (final return against
+  each swept value), for a run that sweeps something."""
+  if not members.swept or not history:
+    return
+  rows = sweep_lib.results(members, history)
+  sweep_lib.write_csv(os.path.join(workdir, "sweep.csv"), rows)
+  plotting.plot_sweep(rows, list(members.swept),
+                      os.path.join(workdir, "sweep.png"),
+                      title=f"{config.agent.name} on {config.env}: final "
+                            f"greedy return, {int(config.num_seeds)} seed(s)")
