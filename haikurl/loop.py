@@ -54,7 +54,7 @@ def make_env(config, num_envs: int, evaluation_env: bool = False):
       update_statistics=not evaluation_env, **kwargs)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, for jit
 class Train:
   """The training function and what it was built from.
 

@@ -1,0 +1,117 @@
+"""PPO on CartPole-v1: haikurl beside rejax on identical work, plus our
+default preset's time to solve.
+
+Part 1 (speed, identical hyperparameters, issue 2): 64 envs x 64 steps,
+8 epochs x 16 minibatches, 64-64 silu MLPs, lr 3e-4 (no annealing), clipped
+value loss, gamma 0.99, GAE 0.95, clip 0.2, vf 0.5, ent 0.01, grad clip
+0.5, 131,072 steps, 128 evaluation episodes every 4,096 steps. Each side
+compiles once and runs `--repeats` times; we report the median steps/s, the
+compile time apart, and the ratio. The env alone (random actions, 64 envs)
+is the ceiling no training loop can pass.
+
+Part 2 (time to solve): our CartPole preset (configs/ppo.py), evaluated every
+2,048 steps: the env steps and seconds (compile + steady) until each seed's
+greedy return first reaches 475.
+
+  python benchmarks/ppo_cartpole.py [--seeds 1,8,64] [--repeats 3] [--quick]
+"""
+import argparse
+import json
+import statistics
+
+import numpy as np
+
+import common  # pylint: disable=g-bad-import-order
+from configs import ppo as ppo_config
+
+
+def rejax_equivalent_config(total=131_072):
+  cfg = ppo_config.get_config("CartPole-v1")
+  a = cfg.agent
+  a.num_envs, a.rollout_length = 64, 64
+  a.num_epochs, a.num_minibatches = 8, 16
+  a.hidden_sizes, a.activation = (64, 64), "silu"
+  a.learning_rate, a.anneal_learning_rate = 3e-4, False
+  a.clip_value_loss = True
+  a.discount, a.gae_lambda, a.clip_epsilon = 0.99, 0.95, 0.2
+  a.value_coef, a.entropy_coef, a.max_grad_norm = 0.5, 0.01, 0.5
+  cfg.total_env_steps, cfg.eval_every = total, 4_096
+  cfg.num_eval_episodes = 128
+  return cfg
+
+
+def time_to_solve(num_seeds: int, threshold: float = 475.0):
+  cfg = ppo_config.get_config("CartPole-v1")
+  cfg.eval_every = 2_048
+  result = common.time_haikurl(cfg, num_seeds, repeats=1)
+  curve, steps = result["curve"], result["env_steps"]
+  seconds_per_step = result["seconds"][0] / result["total_timesteps"]
+  first = []
+  for seed_curve in curve:
+    hit = np.nonzero(seed_curve >= threshold)[0]
+    first.append(int(steps[hit[0]]) if hit.size else None)
+  reached = [f for f in first if f is not None]
+  worst = max(reached) if len(reached) == len(first) else None
+  return {
+      "preset": "CartPole-v1", "seeds": num_seeds,
+      "first_step_at_475_per_seed": first,
+      "compile_seconds": result["compile_seconds"],
+      "steady_seconds_to_475_all_seeds":
+          None if worst is None else worst * seconds_per_step,
+      "compile_plus_time_to_475":
+          None if worst is None else
+          result["compile_seconds"] + worst * seconds_per_step,
+      "final_eval_return_per_seed": [float(x) for x in curve[:, -1]],
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--seeds", default="1,8,64")
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--quick", action="store_true",
+                      help="16,384 steps, seeds 1 and 2, one repeat")
+  parser.add_argument("--no_rejax", action="store_true")
+  args = parser.parse_args()
+  seeds = [int(s) for s in args.seeds.split(",")]
+  total, repeats = 131_072, args.repeats
+  if args.quick:
+    seeds, total, repeats = [1, 2], 16_384, 1
+
+  results = {"benchmark": "ppo_cartpole", "rows": []}
+  results["env_only_steps_per_second_64_envs"] = common.env_ceiling(
+      "gymnax:CartPole-v1", 64)
+  print(f"env alone (64 envs, random actions): "
+        f"{results['env_only_steps_per_second_64_envs']:,.0f} steps/s")
+  print(f"{'seeds':>5} {'haikurl steps/s':>16} {'compile':>8} {'return':>7} "
+        f"{'rejax steps/s':>14} {'compile':>8} {'return':>7} {'ratio':>6}")
+  for n in seeds:
+    ours = common.time_haikurl(rejax_equivalent_config(total), n, repeats)
+    extra = ["--total_timesteps", str(total)]
+    theirs = None if args.no_rejax else common.run_rejax("ppo", n, repeats,
+                                                         *extra)
+    ratio = (ours["steps_per_second"] / theirs["steps_per_second"]
+             if theirs else None)
+    results["rows"].append({"haikurl": common.strip(ours), "rejax": theirs,
+                            "ratio": ratio})
+    t = theirs or {}
+    print(f"{n:>5} {ours['steps_per_second']:>16,.0f} "
+          f"{ours['compile_seconds']:>7.1f}s {ours['final_eval_return']:>7.1f} "
+          f"{t.get('steps_per_second', float('nan')):>14,.0f} "
+          f"{t.get('compile_seconds', float('nan')):>7.1f}s "
+          f"{t.get('final_eval_return', float('nan')):>7.1f} "
+          f"{(ratio or float('nan')):>6.2f}", flush=True)
+
+  solve = time_to_solve(1 if args.quick else 8)
+  results["time_to_solve"] = solve
+  print(f"time to 475 (preset, {solve['seeds']} seeds): first step per seed "
+        f"{solve['first_step_at_475_per_seed']}, compile "
+        f"{solve['compile_seconds']:.1f}s + steady "
+        f"{solve['steady_seconds_to_475_all_seeds']}")
+  ratios = [r["ratio"] for r in results["rows"] if r["ratio"]]
+  results["median_ratio"] = statistics.median(ratios) if ratios else None
+  print(json.dumps(results))
+
+
+if __name__ == "__main__":
+  main()

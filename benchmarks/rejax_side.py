@@ -1,0 +1,87 @@
+"""The rejax half of our benchmarks. Runs ONLY in the benchmark venv
+(`bench_venv`, with `pip install rejax gymnax==0.0.9`); never imported by
+haikurl. Prints one JSON line.
+
+  bench_venv/bin/python benchmarks/rejax_side.py --algo ppo --seeds 1 --repeats 3
+"""
+import argparse
+import json
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import rejax
+
+CONFIGS = {
+    # The hyperparameters of REFERENCE.md / issue 2 (rejax's CartPole PPO).
+    "ppo": dict(env="CartPole-v1", num_envs=64, num_steps=64, num_epochs=8,
+                num_minibatches=16, learning_rate=3e-4, max_grad_norm=0.5,
+                total_timesteps=131_072, eval_freq=4_096, gamma=0.99,
+                gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5, ent_coef=0.01,
+                agent_kwargs=dict(activation="swish",
+                                  hidden_layer_sizes=(64, 64))),
+    # Issue 3's DQN figures.
+    "dqn": dict(env="CartPole-v1", num_envs=1, batch_size=256,
+                buffer_size=131_072, fill_buffer=2_048, learning_rate=3e-4,
+                polyak=0.99, target_update_freq=1, ddqn=True,
+                eps_start=1.0, eps_end=0.05, exploration_fraction=0.1,
+                total_timesteps=131_072, eval_freq=4_096, gamma=0.99,
+                agent_kwargs=dict(activation="swish",
+                                  hidden_layer_sizes=(64, 64))),
+    "sac": dict(env="Pendulum-v1", num_envs=1, batch_size=256,
+                buffer_size=131_072, fill_buffer=2_048, learning_rate=3e-4,
+                polyak=0.99, target_entropy_ratio=0.98,
+                total_timesteps=32_768, eval_freq=4_096, gamma=0.99,
+                agent_kwargs=dict(activation="relu",
+                                  hidden_layer_sizes=(64, 64))),
+    "td3": dict(env="Pendulum-v1", num_envs=1, batch_size=256,
+                buffer_size=131_072, fill_buffer=2_048, learning_rate=3e-4,
+                polyak=0.99, exploration_noise=0.3, target_noise=0.2,
+                target_noise_clip=0.5, policy_delay=2,
+                total_timesteps=32_768, eval_freq=4_096, gamma=0.99,
+                agent_kwargs=dict(activation="swish",
+                                  hidden_layer_sizes=(64, 64))),
+}
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--algo", default="ppo", choices=sorted(CONFIGS))
+  parser.add_argument("--seeds", type=int, default=1)
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--total_timesteps", type=int, default=0)
+  parser.add_argument("--no_eval", action="store_true")
+  args = parser.parse_args()
+  config = dict(CONFIGS[args.algo])
+  if args.total_timesteps:
+    config["total_timesteps"] = args.total_timesteps
+  if args.no_eval:
+    config["eval_freq"] = config["total_timesteps"] * 2
+  algo = rejax.get_algo(args.algo).create(**config)
+  keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
+  train = jax.jit(jax.vmap(algo.train))
+  start = time.perf_counter()
+  compiled = train.lower(keys).compile()
+  compile_seconds = time.perf_counter() - start
+  times, final = [], None
+  for r in range(args.repeats):
+    keys = jax.random.split(jax.random.PRNGKey(r), args.seeds)
+    start = time.perf_counter()
+    _, (lengths, returns) = compiled(keys)
+    jax.block_until_ready(returns)
+    times.append(time.perf_counter() - start)
+    # returns: [seeds, num_evals, 128 episodes]
+    final = float(np.mean(np.asarray(returns)[:, -1]))
+  steps = config["total_timesteps"] * args.seeds
+  print(json.dumps({
+      "impl": "rejax", "algo": args.algo, "seeds": args.seeds,
+      "total_timesteps": config["total_timesteps"],
+      "compile_seconds": compile_seconds,
+      "seconds": times, "steps_per_second": steps / statistics.median(times),
+      "final_eval_return": final}))
+
+
+if __name__ == "__main__":
+  main()
