@@ -21,6 +21,10 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory (default runs/<agent>-<env>).")
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress lines.")
+_CACHE = flags.DEFINE_string(
+    "compilation_cache", os.path.join("~", ".cache", "haikurl", "xla"),
+    "Directory of JAX's persistent compilation cache: a second run of the "
+    "same program skips compiling. Empty to turn it off.")
 _WANDB = flags.DEFINE_bool(
     "wandb", None, "Also log to Weights & Biases (needs `pip install wandb`); "
     "default: config.wandb.")
@@ -56,6 +60,14 @@ def fail(message: str) -> None:
   sys.exit(2)
 
 
+def _enable_compilation_cache(path: str) -> None:
+  """JAX's own persistent cache; JAX_COMPILATION_CACHE_DIR wins if set."""
+  if not path or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}")
@@ -65,6 +77,7 @@ def main(argv):
   workdir = _WORKDIR.value or os.path.join(
       "runs", f"{config.agent.name}-{config.env.split(':')[-1]}")
   from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
+  _enable_compilation_cache(_CACHE.value)
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
   try:
     summary = experiment.run(config, workdir, quiet=_QUIET.value,
