@@ -5,7 +5,7 @@ backend="spring")` returns a batched, auto-resetting Env (see `base.Env`).
 A name without a prefix is looked up among gymnax's environments.
 """
 import difflib
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 from haikurl.envs import brax_env
 from haikurl.envs import gymnax_env
@@ -14,13 +14,26 @@ from haikurl.envs.wrappers import (NormalizeObservation, RescaleAction,
                                    RunningStatistics)
 
 __all__ = ["Env", "Wrapper", "make", "known_names", "NormalizeObservation",
-           "RescaleAction", "RunningStatistics", "check_name"]
+           "RescaleAction", "RunningStatistics", "check_name", "register"]
+
+# A user's own environments: name -> factory(num_envs, **env_kwargs) -> Env.
+_REGISTERED: Dict[str, Callable[..., Env]] = {}
+
+
+def register(name: str, factory: Callable[..., Env]) -> None:
+  """Makes `make(name, num_envs, **env_kwargs)` (and configs' `env = name`)
+  build `factory(num_envs, **env_kwargs)`: a batched, auto-resetting Env,
+  e.g. `GymnaxEnv(name, num_envs, environment=MyGymnaxEnvironment())`.
+  `make` adds the usual wrappers (action rescaling, normalisation)."""
+  if not callable(factory):
+    raise TypeError(f"factory for {name!r} must be callable, got {factory!r}.")
+  _REGISTERED[name] = factory
 
 
 def known_names():
   """Every environment name `make` accepts."""
   return ([f"gymnax:{n}" for n in gymnax_env.known_ids()] +
-          [f"brax:{n}" for n in brax_env.known_ids()])
+          [f"brax:{n}" for n in brax_env.known_ids()] + sorted(_REGISTERED))
 
 
 def _split(name: str):
@@ -33,6 +46,8 @@ def _split(name: str):
 
 def check_name(name: str) -> str:
   """Returns the full name of `name`, or raises a ValueError listing names."""
+  if name in _REGISTERED:
+    return name
   library, env_id = _split(name)
   known = {"gymnax": gymnax_env.known_ids, "brax": brax_env.known_ids}
   if library not in known:
@@ -71,8 +86,11 @@ def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
   """
   if num_envs < 1:
     raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
-  library, env_id = _split(check_name(name))
-  if library == "gymnax":
+  name = check_name(name)
+  library, env_id = _split(name)
+  if name in _REGISTERED:
+    env = _REGISTERED[name](num_envs, **env_kwargs)
+  elif library == "gymnax":
     env = gymnax_env.GymnaxEnv(env_id, num_envs, **env_kwargs)
   else:
     env = brax_env.BraxEnv(env_id, num_envs, backend=backend,

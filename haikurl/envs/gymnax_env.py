@@ -37,9 +37,15 @@ def _as_float(x):
 class GymnaxEnv(Env):
   """A batch of `num_envs` gymnax environments."""
 
-  def __init__(self, env_id: str, num_envs: int, **env_params):
+  def __init__(self, env_id: str, num_envs: int, environment=None,
+               **env_params):
+    """A batch of gymnax's `env_id`, or of `environment` (an instance of a
+    `gymnax.environments.environment.Environment` subclass: a user's own)."""
     # Built outside jit: FourRooms and MetaMaze branch in Python here.
-    self.env, params = gymnax.make(env_id)
+    if environment is not None:
+      self.env, params = environment, environment.default_params
+    else:
+      self.env, params = gymnax.make(env_id)
     self.params = params.replace(**env_params) if env_params else params
     self.num_envs = int(num_envs)
     self.spec = self._make_spec(env_id)
