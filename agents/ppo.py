@@ -42,6 +42,7 @@ class HParams(NamedTuple):
   value_coef: jax.Array
   entropy_coef: jax.Array
   max_grad_norm: jax.Array
+  reward_scale: jax.Array  # rewards are multiplied by this in learn
 
 
 class State(NamedTuple):
@@ -180,7 +181,7 @@ def make(settings, spec: EnvSpec) -> Agent:
     _, next_value = net.apply(state.params, next_obs)
     next_value = next_value.reshape(time_batch)                    # [T, B]
     advantage = returns.batched_truncated_gae(
-        trajectory.reward, hp.discount * trajectory.discount,
+        hp.reward_scale * trajectory.reward, hp.discount * trajectory.discount,
         trajectory.truncated, extras.value, next_value, hp.gae_lambda)
     batch = Batch(trajectory.obs, trajectory.action, extras.log_prob,
                   extras.value, advantage, advantage + extras.value)

@@ -40,6 +40,7 @@ def base_config() -> config_dict.ConfigDict:
       value_coef=0.5,
       entropy_coef=0.01,
       max_grad_norm=0.5,
+      reward_scale=1.0,     # multiplies rewards in the loss (not in logs)
   ))
   c.total_env_steps = 98_304
   c.eval_every = 8_192          # env steps between evaluations
