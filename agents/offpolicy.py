@@ -7,6 +7,11 @@ Replay is uniform (`haikurl.replay`) and owned by the agent: `learn` adds the
 `lax.scan` under one `lax.cond`. Before `learning_starts`, `act` returns
 uniform random actions.
 
+With `normalize_observations`, the buffer holds observations normalised by
+the statistics of the moment they were stored (the env wrapper normalises
+before the agent sees them); the statistics settle within a few thousand
+steps, and the early, differently-scaled samples age out of the buffer.
+
 Static settings read here: num_envs, rollout_length, buffer_size,
 batch_size, learning_starts, replay_ratio.
 """
