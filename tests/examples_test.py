@@ -1,0 +1,28 @@
+"""Every script in examples/ runs with its small budget (`--small`)."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
+
+
+def test_examples_are_scripts_not_a_package():
+  # dm-haiku installs a top-level package named `examples`.
+  assert not os.path.exists(os.path.join(ROOT, "examples", "__init__.py"))
+  assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
+def test_example_runs_with_a_small_budget(path, tmp_path):
+  env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+  result = subprocess.run([sys.executable, path, "--small"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, (result.stdout[-2000:] +
+                                  result.stderr[-4000:])
+  assert "Traceback" not in result.stderr
+  assert result.stdout.strip()
