@@ -36,9 +36,10 @@ def run_episodes(agent, eval_env, agent_state, hparams, key, max_steps: int,
     (returns [N], lengths [N]) of the first episode of each env.
   """
   reset_key, key = jax.random.split(key)
-  env_state, timestep = eval_env.reset(reset_key)
-  if train_env_state is not None:
-    env_state = eval_env.load_statistics(env_state, train_env_state)
+  if train_env_state is None:
+    env_state, timestep = eval_env.reset(reset_key)
+  else:
+    env_state, timestep = eval_env.reset_from(reset_key, train_env_state)
   n = eval_env.num_envs
   init = (env_state, timestep.observation, jnp.zeros((n,), bool),
           jnp.zeros((n,), jnp.float32), jnp.zeros((n,), jnp.int32),

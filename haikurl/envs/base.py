@@ -43,6 +43,13 @@ class Env(abc.ABC):
     del source
     return state
 
+  def reset_from(self, key: jax.Array,
+                 source: EnvState) -> Tuple[EnvState, TimeStep]:
+    """Resets, with running statistics taken from `source` (a training env's
+    state) already applied to the first observation."""
+    state, timestep = self.reset(key)
+    return self.load_statistics(state, source), timestep
+
 
 class Wrapper(Env):
   """An Env that forwards everything to `env` unless it overrides it."""
@@ -60,6 +67,10 @@ class Wrapper(Env):
 
   def load_statistics(self, state, source):
     return self.env.load_statistics(state, source)
+
+  def reset_from(self, key, source):
+    # A wrapper that changes what `reset` returns must override this too.
+    return self.env.reset_from(key, source)
 
 
 def first_timestep(obs: jax.Array) -> TimeStep:

@@ -84,6 +84,14 @@ class NormalizeObservation(Wrapper):
     inner = self.env.load_statistics(state.inner, source.inner)
     return NormalizeState(inner, source.stats)
 
+  def reset_from(self, key, source):
+    inner, timestep = self.env.reset_from(key, source.inner)
+    stats = source.stats
+    timestep = timestep._replace(
+        observation=normalize(stats, timestep.observation, self.clip),
+        next_observation=normalize(stats, timestep.next_observation, self.clip))
+    return NormalizeState(inner, stats), timestep
+
 
 class RescaleAction(Wrapper):
   """Lets the agent act in [-1, 1]^d; maps to the env's bounds and clips.

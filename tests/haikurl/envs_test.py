@@ -129,9 +129,17 @@ def test_normalize_observation_statistics_and_frozen_eval():
   eval_state2, _ = eval_env.step(eval_state, jnp.zeros((4,), jnp.int32),
                                  jax.random.key(2))
   # Evaluation uses the training statistics and does not change them.
-  chex_equal = jax.tree.map(np.testing.assert_array_equal, eval_state2.stats,
-                            stats)
-  del chex_equal, raw
+  jax.tree.map(np.testing.assert_array_equal, eval_state2.stats, stats)
+  del raw
+  # reset_from applies them to the very first observation too.
+  from haikurl.envs import wrappers  # pylint: disable=g-import-not-at-top
+  state3, ts3 = eval_env.reset_from(jax.random.key(3), state)
+  raw_state, raw_ts = eval_env.env.reset(jax.random.key(3))
+  np.testing.assert_allclose(ts3.observation,
+                             wrappers.normalize(stats, raw_ts.observation),
+                             rtol=1e-6)
+  jax.tree.map(np.testing.assert_array_equal, state3.stats, stats)
+  del raw_state
 
 
 def test_rescale_action_maps_unit_box_to_bounds():
