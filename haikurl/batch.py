@@ -225,6 +225,11 @@ class Runner:
                                     self.members.hparams)
       state, metrics = period(state, self._hp_device)
       return state, self._trim(to_host(metrics))
+    # Host buffers, updated in place chunk by chunk (a restored checkpoint
+    # may hand device arrays).
+    state = jax.tree.map(
+        lambda x: x if isinstance(x, np.ndarray) and x.flags.writeable
+        else np.array(x), state)
     parts = []
     for start, stop in self._chunks():
       hp = from_host(_host_slice(self._hparams, start, stop), self.sharding,
