@@ -14,7 +14,7 @@ from haikurl import networks
 from haikurl.types import EnvSpec, Transition
 
 
-def settings_and_hparams(preset="CartPole-v1", total_env_steps=10_000,
+def settings_and_hparams(preset="CartPole-v1,dqn", total_env_steps=10_000,
                          **overrides):
   config = dqn_config.get_config(preset)
   for name, value in overrides.items():
@@ -46,7 +46,7 @@ class QLossTest(chex.TestCase):
     #   td = 3 - 1 = 2, Huber(2) = 0.5 + (2 - 1) = 1.5.
     # Plain Q: target = 1 + 0.5 * max q_target = 1 + 5 = 6, td = 5,
     #   Huber(5) = 0.5 + 4 = 4.5.
-    settings, _ = settings_and_hparams(double_q=double_q)
+    settings, _ = settings_and_hparams(double_q=double_q, loss="huber")
     loss_fn = dqn.make_loss(settings)
     got, priority = loss_fn(q_out([1., 2.]), jnp.array([0]), jnp.array([1.]),
                             jnp.array([0.5]), q_out([10., 4.]), q_out([0., 3.]))
@@ -130,7 +130,7 @@ class LearnStepTest(parameterized.TestCase):
   @parameterized.parameters("", "rainbow", "qr")
   def test_target_moves_only_at_its_period_and_online_params_move(
       self, variant):
-    preset = "CartPole-v1" + ("," + variant if variant else "")
+    preset = "CartPole-v1," + (variant or "dqn")
     settings, hp = settings_and_hparams(
         preset, num_envs=4, rollout_length=8, replay_ratio=1 / 32,
         learning_starts=0, batch_size=16, buffer_size=256, target_period=3)
