@@ -318,3 +318,14 @@ def test_load_policy_applies_saved_normalisation_statistics(tmp_path):
   expected, _ = train.agent.act(agent_state, normalized, jax.random.key(0),
                                 hp, True)
   chex.assert_trees_all_equal(policy(obs, jax.random.key(0)), expected)
+
+
+def test_render_policy_writes_a_gif(runs, tmp_path):
+  from haikurl import render  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  _, workdir = runs
+  out = render.render_policy(workdir, str(tmp_path / "episode.gif"), member=1,
+                             max_steps=12)
+  assert 1 <= out["frames"] <= 12
+  with Image.open(out["path"]) as gif:
+    assert gif.n_frames == out["frames"]
