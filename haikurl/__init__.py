@@ -4,19 +4,35 @@ jittable function.
     import haikurl
     train = haikurl.make_train(config)
     state, metrics = jax.jit(jax.vmap(train))(keys, hparams)
+
+Names are imported on first use (PEP 562), so `haikurl-train` reports a bad
+flag, preset or override in about a second instead of first importing
+JAX, gymnax and brax.
 """
-from haikurl import envs
-from haikurl import evaluation
-from haikurl import hparams
-from haikurl import networks
-from haikurl import returns
-from haikurl.checkpoint import load_policy
-from haikurl.loop import Train, TrainState, make_train
-from haikurl.registry import register as register_agent
-from haikurl.types import Agent, EnvSpec, TimeStep, Transition
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["Agent", "EnvSpec", "TimeStep", "Transition", "Train", "TrainState",
-           "load_policy", "make_train", "register_agent", "envs", "evaluation",
-           "hparams", "networks", "returns"]
+_SUBMODULES = ("envs", "evaluation", "hparams", "networks", "returns")
+_NAMES = {
+    "Agent": "haikurl.types", "EnvSpec": "haikurl.types",
+    "TimeStep": "haikurl.types", "Transition": "haikurl.types",
+    "Train": "haikurl.loop", "TrainState": "haikurl.loop",
+    "make_train": "haikurl.loop", "load_policy": "haikurl.checkpoint",
+}
+
+__all__ = sorted(_NAMES) + ["register_agent"] + list(_SUBMODULES)
+
+
+def __getattr__(name):
+  if name in _SUBMODULES:
+    return importlib.import_module(f"haikurl.{name}")
+  if name == "register_agent":
+    return importlib.import_module("haikurl.registry").register
+  if name in _NAMES:
+    return getattr(importlib.import_module(_NAMES[name]), name)
+  raise AttributeError(f"module 'haikurl' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(set(globals()) | set(__all__))

@@ -9,6 +9,7 @@ field, an impossible value) prints one line on stderr and exits with 2.
 """
 import ast
 import os
+import re
 import sys
 
 from absl import app
@@ -34,13 +35,16 @@ _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "command again on a workdir with a checkpoint resumes from it.")
 
 
-def _message(error: BaseException) -> str:
+def _message(error: BaseException, argv=None) -> str:
   """One line from an exception: its root cause's text, unquoted."""
   chain = [error]
   while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
     chain.append(chain[-1].__cause__ or chain[-1].__context__)
   hinted = [e for e in chain if "Did you mean" in str(e)]
   error = hinted[-1] if hinted else chain[-1]
+  if (not hinted and isinstance(chain[0], flags.Error) and
+      str(chain[0]).startswith("flag --")):
+    error = chain[0]  # names the flag: "flag --config.x=y: <why>"
   text = str(error).strip()
   if isinstance(error, OSError) and "No such file" in text:
     return "config file not found: " + text.split(": ")[-1].strip("'")
@@ -51,8 +55,27 @@ def _message(error: BaseException) -> str:
       pass
   text = " ".join(part.strip(" '\"") for part in text.splitlines() if part.strip())
   if isinstance(error, (AttributeError, KeyError)) and "Did you mean" in text:
-    text = f"the config has no field {text}"
+    text = _typo_message(text, argv if argv is not None else sys.argv)
   return text or type(error).__name__
+
+
+def _typo_message(text: str, argv) -> str:
+  """'config.agent has no field learning_rte (--config.agent.learning_rte=1);
+  did you mean config.agent.learning_rate?' from config_flags' KeyError."""
+  match = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+  if not match:
+    return f"the config has no field {text}"
+  good, bad = match.groups()
+  for arg in argv:
+    name = arg.split("=", 1)[0]
+    if not name.startswith("--config."):
+      continue
+    parts = name[2:].split(".")
+    if bad in parts:
+      parent = ".".join(parts[:parts.index(bad)])
+      return (f"{parent} has no field {bad!r} (in {name}); did you mean "
+              f"{parent}.{good}?")
+  return f"the config has no field {bad!r}; did you mean {good!r}?"
 
 
 def fail(message: str) -> None:
@@ -88,6 +111,9 @@ def main(argv):
     sys.exit(130)
   except (ValueError, checkpoint.CheckpointError) as e:
     fail(str(e))
+  except FloatingPointError as e:  # config.check_numerics found a NaN/inf
+    print(f"haikurl-train: error: {e}", file=sys.stderr, flush=True)
+    sys.exit(1)
   line = (f"done: {summary['env_steps']:,} env steps x "
           f"{summary['num_members']} member(s) in "
           f"{summary['wall_seconds']:.1f} s "

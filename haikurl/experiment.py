@@ -21,6 +21,7 @@ from haikurl import hparams as hparams_lib
 from haikurl import logging as hlog
 from haikurl import plotting
 from haikurl import sweep as sweep_lib
+from haikurl import validation
 from haikurl.loop import Train, make_train
 
 
@@ -71,7 +72,7 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
     checkpoint_every = int(config.get("checkpoint_every", 0) or 0)
   train = make_train(config, agent=agent)
   members = make_members(config, train)
-  os.makedirs(workdir, exist_ok=True)
+  validation.check_workdir(workdir)  # before compiling: unwritable, full
   found = checkpoint.latest(workdir)
   if found is not None:
     checkpoint.check_same_config(workdir, config)
@@ -130,6 +131,9 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
       for i in range(start, train.num_evals):
         t0 = time.perf_counter()
         state, metrics = runner.period(state)  # metrics: numpy [M]
+        problem = train.check_numerics and train.nonfinite_message(metrics)
+        if problem:
+          raise FloatingPointError(problem)
         elapsed = time.perf_counter() - t0
         train_seconds += elapsed
         session_seconds += elapsed

@@ -74,6 +74,12 @@ class Train:
   iterations_per_eval: int
   steps_per_iteration: int
   callbacks: Dict[str, Callable]
+  # Opt-in (config.check_numerics or config.debug_nans): every iteration
+  # flags, in the graph, the learn metrics and agent-state leaves that are
+  # not finite; `period` reports the first one as `numerics/*` metrics and
+  # `nonfinite_message` names it. Names are filled when `period` is traced.
+  check_numerics: bool = False
+  numerics_names: list = dataclasses.field(default_factory=list)
 
   @property
   def steps_per_eval(self) -> int:
@@ -122,7 +128,49 @@ class Train:
     stats = jax.tree.map(jnp.sum, stats)
     state = TrainState(agent_state, env_state, timestep, key,
                        state.env_steps + self.steps_per_iteration)
+    if self.check_numerics:
+      return state, (metrics, stats, self._nonfinite_flags(metrics, agent_state))
     return state, (metrics, stats)
+
+  def _nonfinite_flags(self, metrics, agent_state) -> jax.Array:
+    """[K] bool: which learn metric or agent-state leaf holds a NaN/inf.
+
+    In-graph only (no callback to the host); the K names, in the same order,
+    are recorded in `numerics_names` at trace time.
+    """
+    names, flags = [], []
+    for prefix, tree in (("learn metric", metrics), ("agent state", agent_state)):
+      for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        path_str = jax.tree_util.keystr(path)
+        if (not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) or
+            (prefix == "agent state" and "buffer" in path_str)):
+          continue  # replay contents are data, not parameters
+        names.append(f"{prefix} {path_str}")
+        flags.append(jnp.logical_not(jnp.all(jnp.isfinite(leaf))))
+    self.numerics_names[:] = names
+    if not flags:
+      return jnp.zeros((0,), bool)
+    return jnp.stack(flags)
+
+  def nonfinite_message(self, metrics) -> Optional[str]:
+    """The first non-finite value in `metrics` (from `period` or `train`,
+    numpy, any leading [num_evals] / [members] axes), or None."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    if "numerics/step" not in metrics:
+      return None
+    step = np.asarray(metrics["numerics/step"])
+    index = np.asarray(metrics["numerics/index"])
+    bad = step >= 0
+    if not np.any(bad):
+      return None
+    first = np.argwhere(bad & (step == np.min(np.where(bad, step, step.max() + 1))))[0]
+    i = int(index[tuple(first)])
+    what = (self.numerics_names[i] if 0 <= i < len(self.numerics_names)
+            else f"value #{i}")
+    where = f" (batch index {tuple(int(x) for x in first)})" if first.size else ""
+    return (f"non-finite value (NaN or inf) in {what} first at env step "
+            f"{int(step[tuple(first)]):,}{where}; lower the learning rate or "
+            "check the rewards and observations.")
 
   def period(self, state: TrainState, hparams=None):
     """One evaluation period: iterations, then the callbacks.
@@ -133,9 +181,11 @@ class Train:
       the callbacks' outputs.
     """
     hp = self.default_hparams if hparams is None else hparams
-    state, (learn_metrics, stats) = jax.lax.scan(
+    start_steps = state.env_steps
+    state, outputs = jax.lax.scan(
         lambda s, _: self._iteration(s, hp), state, None,
         length=self.iterations_per_eval)
+    learn_metrics, stats = outputs[:2]
     count = jnp.sum(stats.count)
     denominator = jnp.maximum(count, 1).astype(jnp.float32)
     metrics = {"env_steps": state.env_steps}
@@ -145,6 +195,15 @@ class Train:
     metrics["train/episode_length"] = jnp.where(
         count > 0, jnp.sum(stats.lengths) / denominator, jnp.nan)
     metrics["train/episodes"] = count
+    if self.check_numerics:
+      flags = outputs[2]                        # [iterations, K]
+      per_iteration = jnp.any(flags, axis=1)
+      found = jnp.any(per_iteration)
+      first = jnp.argmax(per_iteration)
+      metrics["numerics/step"] = jnp.where(
+          found, start_steps + (first + 1) * self.steps_per_iteration, -1)
+      metrics["numerics/index"] = jnp.where(
+          found, jnp.argmax(flags[first]), -1).astype(jnp.int32)
     key, callback_key = jax.random.split(state.key)
     state = state._replace(key=key)
     ctx = evaluation.CallbackContext(self.config, self.env, self.eval_env,
@@ -185,9 +244,9 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   """
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
+  validation.check_config(config)
   num_envs = int(config.agent.num_envs)
   rollout_length = int(config.agent.rollout_length)
-  validation.check_config(config)
   env = make_env(config, num_envs)
   eval_env = make_env(config, int(config.num_eval_episodes),
                       evaluation_env=True)
@@ -197,18 +256,19 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   steps_per_eval = iterations_per_eval * steps_per_iteration
   num_evals = max(1, math.ceil(config.total_env_steps / steps_per_eval))
   total = num_evals * steps_per_eval
-  if total != config.total_env_steps or steps_per_eval != config.eval_every:
-    log.warning(
-        "total_env_steps=%d rounded to %d and eval_every=%d to %d "
-        "(whole iterations of num_envs x rollout_length = %d steps)",
-        config.total_env_steps, total, config.eval_every, steps_per_eval,
-        steps_per_iteration)
 
   settings, default_hparams = hparams_lib.split(
       config.agent, agent_module.HParams, total_env_steps=total)
   validation.check_hparams(config.agent.name, default_hparams)
   if hasattr(agent_module, "validate"):
     agent_module.validate(settings, env.spec)
+  # Only after every check, so a rejected config prints just its error.
+  if total != config.total_env_steps or steps_per_eval != config.eval_every:
+    log.warning(
+        "total_env_steps=%d rounded to %d and eval_every=%d to %d "
+        "(whole iterations of num_envs x rollout_length = %d steps)",
+        config.total_env_steps, total, config.eval_every, steps_per_eval,
+        steps_per_iteration)
   agent_triple = agent_module.make(settings, env.spec)
   if callbacks is None:
     callbacks = {"eval": evaluation.evaluate}
@@ -217,4 +277,6 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
                default_hparams=default_hparams, num_evals=num_evals,
                iterations_per_eval=iterations_per_eval,
                steps_per_iteration=steps_per_iteration,
-               callbacks=dict(callbacks))
+               callbacks=dict(callbacks),
+               check_numerics=bool(config.get("check_numerics", False) or
+                                   config.get("debug_nans", False)))

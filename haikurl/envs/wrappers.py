@@ -115,5 +115,8 @@ class RescaleAction(Wrapper):
 
   def step(self, state, action, key):
     action = jnp.clip(action, -1.0, 1.0)
-    action = self._low + (action + 1.0) * 0.5 * (self._high - self._low)
+    # Explicit broadcast over the batch: no implicit rank promotion.
+    low = jnp.broadcast_to(self._low, action.shape)
+    high = jnp.broadcast_to(self._high, action.shape)
+    action = low + (action + 1.0) * 0.5 * (high - low)
     return self.env.step(state, action, key)

@@ -1,0 +1,207 @@
+"""Every bad input to `haikurl-train` gets one line on stderr and status 2,
+before anything of ours is compiled.
+
+Each case runs the real CLI in a subprocess with JAX's compile log on
+(`JAX_LOG_COMPILES=1`). The only compilations allowed are JAX's eager
+dispatch of single operations while the environment, the default
+hyperparameters and the members' keys are built (and gymnax's own at
+import): no jitted program
+(init, period, train, an agent's act or learn) is ever compiled. Speed is
+not asserted here (it depends on the machine); docs/reliability.md records
+the times measured.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# JAX's eager dispatch of one primitive compiles a one-op program named after
+# it; these are the only ones building a config may trigger.
+EAGER_OPS = {
+    "convert_element_type", "stage", "_threefry_seed", "_threefry_split",
+    "broadcast_in_dim", "iota", "concatenate", "reshape", "squeeze",
+    "random_bits", "random_seed", "random_wrap", "random_unwrap", "full",
+    "_where", "clip", "add", "mul", "sub", "div", "neg", "exp", "log",
+    "select_n", "asarray", "array", "_reduce_max", "_reduce_min", "_mean",
+    "_reduce_sum", "copy", "integer_pow", "pow", "sqrt", "_linspace",
+    "linspace", "zeros_like", "_uniform", "_normal", "_split", "_fold_in",
+    "dynamic_slice", "gather", "transpose", "dot_general", "eq", "ne", "lt",
+    "gt", "le", "ge", "max", "min", "tanh", "abs", "cos", "sin", "log1p",
+}
+# Our programs, by the name jit gives them: none may be compiled.
+OUR_PROGRAMS = {"init", "period", "train", "__call__", "_iteration", "act",
+                "learn", "evaluate", "update", "step", "reset"}
+_JAX_LOG = re.compile(r"(Finished tracing|Compiling |Finished jaxpr|"
+                      r"Finished XLA compilation|Persistent compilation|"
+                      r"compilation cache|Not writing persistent cache)")
+_COMPILED = re.compile(r"Compiling (?:jit\()?([^\s)]+)\)?")
+
+
+def run_cli(args, workdir=None, python_prefix=None, tmp_path=None):
+  """Runs haikurl-train; returns (rc, error lines, compiled names, seconds)."""
+  env = dict(os.environ, JAX_LOG_COMPILES="1", JAX_PLATFORMS="cpu")
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  argv = list(args) + ["--quiet", "--compilation_cache="]
+  if workdir is not None:
+    argv.append(f"--workdir={workdir}")
+  code = (python_prefix or "") + (
+      "import sys; from haikurl import cli; sys.argv = ['haikurl-train'] + "
+      f"{argv!r}; cli.run()")
+  start = time.perf_counter()
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+  seconds = time.perf_counter() - start
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  compiled = [m.group(1) for l in lines for m in [_COMPILED.search(l)]
+              if "Compiling " in l and m]
+  errors = [l for l in lines if not _JAX_LOG.search(l)]
+  return proc.returncode, errors, compiled, seconds, proc.stdout
+
+
+def _checkpoint_of_other_config(workdir):
+  """A workdir holding a checkpoint of PPO with another learning rate."""
+  sys.path.insert(0, ROOT)
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from configs import ppo as ppo_config  # pylint: disable=g-import-not-at-top
+  from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
+  os.makedirs(workdir, exist_ok=True)
+  config = ppo_config.get_config("CartPole-v1")
+  config.agent.learning_rate = 1e-4
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(config.to_dict(), f)
+  checkpoint.save(workdir, 1, {"x": np.zeros(3, np.float32)},
+                  {"rows": [], "train_seconds": 0.0, "wall_seconds": 0.0},
+                  meta={"num_members": 1})
+
+
+PPO = "--config=configs/ppo.py:CartPole-v1"
+DQN = "--config=configs/dqn.py:CartPole-v1"
+# (id, args, words the message must contain)
+CASES = [
+    ("unknown_env", [PPO, "--config.env=gymnax:CartPol-v1"],
+     ["unknown environment", "Did you mean gymnax:CartPole-v1", "Known"]),
+    ("unknown_library", [PPO, "--config.env=gym:CartPole-v1"],
+     ["unknown environment library", "gymnax:"]),
+    ("unknown_preset", ["--config=configs/ppo.py:CartPole-v2"],
+     ["unknown preset", "CartPole-v1"]),
+    ("missing_config_file", ["--config=configs/nope.py:CartPole-v1"],
+     ["not found", "nope.py"]),
+    ("unknown_agent", [PPO, "--config.agent.name=ppx"],
+     ["unknown agent", "'ppo'", "Known agents"]),
+    ("dqn_on_continuous", [DQN, "--config.env=gymnax:Pendulum-v1"],
+     ["discrete", "continuous", "SAC", "TD3"]),
+    ("td3_on_discrete", ["--config=configs/td3.py:Pendulum-v1",
+                         "--config.env=gymnax:CartPole-v1"],
+     ["continuous", "discrete", "SAC"]),
+    ("negative_learning_rate", [PPO, "--config.agent.learning_rate=-1e-3"],
+     ["learning_rate", "positive", "-0.001"]),
+    ("sac_negative_critic_lr", ["--config=configs/sac.py:Pendulum-v1",
+                                "--config.agent.critic_learning_rate=-3e-4"],
+     ["critic_learning_rate", "positive"]),
+    ("nan_discount", [PPO, "--config.agent.discount=nan"],
+     ["discount", "finite"]),
+    ("discount_above_one", [PPO, "--config.agent.discount=1.5"],
+     ["discount", "[0, 1]"]),
+    ("dqn_batch_above_buffer", [DQN, "--config.agent.batch_size=100000"],
+     ["batch_size=100000", "buffer_size"]),
+    ("sac_batch_above_buffer", ["--config=configs/sac.py:Pendulum-v1",
+                                "--config.agent.batch_size=50000"],
+     ["batch_size=50000", "buffer_size"]),
+    ("minibatches_not_dividing", [PPO, "--config.agent.num_minibatches=7"],
+     ["num_minibatches=7", "divide", "512"]),
+    ("zero_envs", [PPO, "--config.agent.num_envs=0"],
+     ["num_envs", "positive integer", "0"]),
+    ("zero_hidden_size", [PPO, "--config.agent.hidden_sizes=(64,0)"],
+     ["hidden_sizes", "positive"]),
+    ("zero_total_steps", [PPO, "--config.total_env_steps=0"],
+     ["total_env_steps", "positive integer"]),
+    ("override_typo", [PPO, "--config.agent.learning_rte=1e-3"],
+     ["config.agent has no field 'learning_rte'",
+      "did you mean config.agent.learning_rate"]),
+    ("top_level_typo", [PPO, "--config.num_seed=4"],
+     ["no field 'num_seed'", "num_seeds"]),
+    ("override_wrong_type", [PPO, "--config.agent.num_envs=many"],
+     ["num_envs"]),
+    ("sweep_structural", [PPO, "--config.sweep.num_envs=(4,8)"],
+     ["num_envs", "static", "cannot be swept", "learning_rate"]),
+    ("sweep_bad_method", [PPO, "--config.sweep.method=bayes",
+                          "--config.sweep.learning_rate=(1e-3,3e-4)"],
+     ["config.sweep.method", "grid"]),
+    ("unexpected_argument", [PPO, "extra"], ["unexpected arguments"]),
+]
+
+
+def _check(rc, errors, compiled, words):
+  assert rc == 2, errors
+  assert len(errors) == 1, errors
+  assert errors[0].startswith("haikurl-train: error: "), errors
+  assert "Traceback" not in errors[0]
+  for word in words:
+    assert word in errors[0], (word, errors[0])
+  # JAX's private helpers (_threefry_split, _broadcast_arrays, ...) are
+  # dispatched eagerly too; ours are never named with a leading underscore
+  # except _iteration, listed in OUR_PROGRAMS.
+  programs = [name for name in compiled if name in OUR_PROGRAMS or
+              not (name in EAGER_OPS or name.startswith("_"))]
+  assert not programs, f"compiled {programs} before reporting {errors[0]}"
+
+
+@pytest.mark.parametrize("name,args,words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_one_line_exit_2_no_compile(name, args, words, tmp_path):
+  del name
+  rc, errors, compiled, seconds, _ = run_cli(args, workdir=tmp_path / "run")
+  print(f"{seconds:.2f} s")
+  _check(rc, errors, compiled, words)
+
+
+def test_unwritable_workdir(tmp_path):
+  # A path below a regular file cannot be created, even by root (file
+  # permissions would not stop root, who runs CI containers).
+  blocker = tmp_path / "a_file"
+  blocker.write_text("x")
+  rc, errors, compiled, _, _ = run_cli([PPO], workdir=blocker / "run")
+  _check(rc, errors, compiled, ["cannot create --workdir", "a_file"])
+
+
+def test_workdir_is_a_file(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("x")
+  rc, errors, compiled, _, _ = run_cli([PPO], workdir=blocker)
+  _check(rc, errors, compiled, ["not a directory"])
+
+
+def test_full_disk(tmp_path):
+  # The file system reports 1 MiB free: refused before compiling.
+  prefix = ("import shutil, collections; U = collections.namedtuple('U', "
+            "'total used free'); shutil.disk_usage = lambda p: "
+            "U(2**30, 2**30 - 2**20, 2**20); ")
+  rc, errors, compiled, _, _ = run_cli([PPO], workdir=tmp_path / "run",
+                                       python_prefix=prefix)
+  _check(rc, errors, compiled, ["1.0 MiB free", "--workdir"])
+
+
+def test_disk_full_on_write(tmp_path):
+  # Writing fails with ENOSPC: the message says the disk is full.
+  prefix = (
+      "import builtins, errno, os; _open = builtins.open\n"
+      "def _full(path, mode='r', *a, **k):\n"
+      "  if 'write-test' in str(path):\n"
+      "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))\n"
+      "  return _open(path, mode, *a, **k)\n"
+      "builtins.open = _full\n")
+  rc, errors, compiled, _, _ = run_cli([PPO], workdir=tmp_path / "run",
+                                       python_prefix=prefix)
+  _check(rc, errors, compiled, ["disk is full"])
+
+
+def test_workdir_of_another_config_is_refused(tmp_path):
+  workdir = tmp_path / "run"
+  _checkpoint_of_other_config(str(workdir))
+  rc, errors, compiled, _, _ = run_cli([PPO], workdir=workdir)
+  _check(rc, errors, compiled, ["different config", "learning_rate"])
