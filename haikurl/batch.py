@@ -23,8 +23,9 @@
   member i equals the solo run `train(keys[i], hparams[i])` to float
   tolerance (XLA may vectorise a batch of 1 and of 64 differently).
 * **Hosts.** With `HAIKURL_DISTRIBUTED=1` in the environment,
-  `initialize_distributed()` (called by `experiment.run` before any JAX
-  computation) calls `jax.distributed.initialize()`; the mesh then spans the
+  `initialize_distributed()` calls `jax.distributed.initialize()` (scripts
+  call it before importing the rest of haikurl, whose envs start JAX's
+  backend; `experiment.run` calls it too, a no-op once done); the mesh then spans the
   devices of every process, each process builds the same members
   deterministically, feeds the shards its devices own
   (`jax.make_array_from_callback`), and gathers the metrics of all members
@@ -57,8 +58,9 @@ AXIS = "members"
 def initialize_distributed() -> bool:
   """`jax.distributed.initialize()` when HAIKURL_DISTRIBUTED is set.
 
-  Must run before any JAX computation. Returns whether JAX runs
-  multi-process.
+  Returns whether JAX runs multi-process (also when already initialised).
+  Call it first thing: importing haikurl.loop, haikurl.envs or agents
+  starts JAX's backend, after which initialising is refused.
   """
   flag = os.environ.get("HAIKURL_DISTRIBUTED", "").strip().lower()
   if flag in ("", "0", "false", "no"):
@@ -69,10 +71,19 @@ def initialize_distributed() -> bool:
     if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(
         jax.config.jax_platforms):
       jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=os.environ.get("JAX_COORDINATOR_ADDRESS"),
-        num_processes=int(num) if num else None,
-        process_id=int(pid) if pid else None)
+    try:
+      jax.distributed.initialize(
+          coordinator_address=os.environ.get("JAX_COORDINATOR_ADDRESS"),
+          num_processes=int(num) if num else None,
+          process_id=int(pid) if pid else None)
+    except RuntimeError as e:
+      if "must be called before" not in str(e):
+        raise
+      raise RuntimeError(
+          "HAIKURL_DISTRIBUTED is set but JAX was already initialised: call "
+          "haikurl.batch.initialize_distributed() first thing, before "
+          "importing haikurl.loop, haikurl.envs, haikurl.experiment or "
+          "agents (their imports start JAX's backend).") from e
   return jax.process_count() > 1
 
 
