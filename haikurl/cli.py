@@ -99,6 +99,8 @@ def main(argv):
     fail("--config is required, e.g. --config=configs/ppo.py:CartPole-v1")
   workdir = _WORKDIR.value or os.path.join(
       "runs", f"{config.agent.name}-{config.env.split(':')[-1]}")
+  from haikurl import batch  # pylint: disable=g-import-not-at-top
+  batch.initialize_distributed()  # with HAIKURL_DISTRIBUTED=1; before JAX starts
   from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
   _enable_compilation_cache(_CACHE.value)
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
