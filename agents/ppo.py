@@ -96,8 +96,20 @@ def _shuffle(key, n):
   return jnp.argsort(jax.random.bits(key, (n,)))
 
 
-def make(settings, spec: EnvSpec) -> Agent:
-  """Builds PPO's init, act and learn for `spec` from static `settings`."""
+def clipped_surrogate(ratio, advantage, hp):
+  """PPO's policy loss: rlax's clipped surrogate, [N] -> []."""
+  return rlax.clipped_surrogate_pg_loss(ratio, advantage, hp.clip_epsilon)
+
+
+def make(settings, spec: EnvSpec, policy_loss=clipped_surrogate) -> Agent:
+  """Builds PPO's init, act and learn for `spec` from static `settings`.
+
+  Args:
+    settings: static settings (config.agent without the HParams fields).
+    spec: the environment's EnvSpec.
+    policy_loss: `(ratio [N], advantage [N], hp) -> scalar`; pass your own to
+      make a variant (e.g. an unclipped or KL-penalised objective).
+  """
   net = make_network(settings, spec)
   num_samples = settings.num_envs * settings.rollout_length
   minibatch_size = num_samples // settings.num_minibatches
@@ -139,8 +151,7 @@ def make(settings, spec: EnvSpec) -> Agent:
     if settings.normalize_advantages:
       advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     chex.assert_equal_shape([ratio, advantage])
-    pg_loss = rlax.clipped_surrogate_pg_loss(ratio, advantage,
-                                             hp.clip_epsilon)
+    pg_loss = policy_loss(ratio, advantage, hp)
     value_error = value - batch.target
     if settings.clip_value_loss:
       clipped = batch.value + jnp.clip(value - batch.value,

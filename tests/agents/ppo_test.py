@@ -84,3 +84,27 @@ def test_validate_rejects_minibatches_that_do_not_divide():
   settings, _ = hparams.split(cfg.agent, ppo.HParams, total_env_steps=1)
   with pytest.raises(ValueError, match="num_minibatches=7 must divide"):
     ppo.validate(settings, envs.make("CartPole-v1").spec)
+
+
+def test_a_custom_policy_loss_replaces_the_clipped_surrogate():
+  env, default_agent, hp = make_agent("gymnax:CartPole-v1")
+  state = default_agent.init(jax.random.key(0), hp)
+  traj = collect(env, default_agent, state, hp)
+  settings, _ = hparams.split(_small_agent_config(), ppo.HParams,
+                              total_env_steps=1024)
+  calls = []
+
+  def zero_loss(ratio, advantage, hp):
+    calls.append(ratio.shape)
+    return 0.0 * jnp.mean(ratio * advantage)
+
+  agent = ppo.make(settings, env.spec, policy_loss=zero_loss)
+  _, metrics = agent.learn(state, traj, jax.random.key(1), hp)
+  assert calls and float(metrics["loss/policy"]) == 0.0
+
+
+def _small_agent_config():
+  cfg = ppo_config.get_config("CartPole-v1")
+  cfg.agent.num_envs, cfg.agent.rollout_length = 4, 8
+  cfg.agent.num_minibatches = 2
+  return cfg.agent
