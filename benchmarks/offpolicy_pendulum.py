@@ -68,25 +68,30 @@ def run(agent: str, repeats: int, seeds: int) -> dict:
   start = time.perf_counter()
   compiled = fn.lower(keys, hp).compile()
   compile_s = time.perf_counter() - start
-  rates, returns = [], []
+  rates, cpu_rates, returns = [], [], []
+  steps = train.total_env_steps * seeds
   for r in range(repeats):
     keys = jax.random.split(jax.random.key(r), seeds)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     _, metrics = compiled(keys, hp)
     jax.block_until_ready(metrics)
-    rates.append(train.total_env_steps * seeds / (time.perf_counter() - start))
+    rates.append(steps / (time.perf_counter() - start))
+    cpu_rates.append(steps / (time.process_time() - cpu_start))
     returns.append(np.asarray(metrics["eval/episode_return"]))  # [seeds, 2]
   returns = np.concatenate(returns)                              # [R*seeds, 2]
-  steps = float(statistics.median(rates))
+  rate = float(statistics.median(rates))
   return {
       "agent": agent, "env": "gymnax:Pendulum-v1", "seeds": seeds,
       "repeats": repeats, "compile_s": round(compile_s, 1),
-      "steps_per_s": round(steps, 1),
+      "steps_per_s": round(rate, 1),
       "steps_per_s_all": [round(x, 1) for x in rates],
+      # Env steps per second of this process's CPU time (all its threads):
+      # steadier than wall time on a shared machine.
+      "steps_per_cpu_s": round(float(statistics.median(cpu_rates)), 1),
       "return_16k": round(float(returns[:, 0].mean()), 1),
       "return_32k": round(float(returns[:, 1].mean()), 1),
       "rejax_steps_per_s": REJAX_STEPS_PER_SECOND[agent],
-      "speed_ratio": round(steps / REJAX_STEPS_PER_SECOND[agent], 2),
+      "speed_ratio": round(rate / REJAX_STEPS_PER_SECOND[agent], 2),
       "device": jax.devices()[0].platform,
   }
 
