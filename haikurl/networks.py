@@ -166,8 +166,8 @@ def twin_q(obs: jax.Array, action, hidden_sizes: Sequence[int], act: str,
   """`num_critics` independent critic MLPs, computed as one batched MLP.
 
   Each layer holds all critics' weights stacked, [N, in, out], so the twins
-  cost one einsum per layer rather than N matmuls (fewer, larger ops: about
-  twice as fast per gradient step on a CPU for small MLPs). Each critic's
+  cost one einsum per layer rather than N matmuls (fewer, larger ops, which
+  is what counts for small MLPs on a CPU). Each critic's
   weights are initialised independently, as hk.Linear's default.
 
   Args:
