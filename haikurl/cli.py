@@ -43,8 +43,9 @@ def _message(error: BaseException, argv=None) -> str:
   hinted = [e for e in chain if "Did you mean" in str(e)]
   error = hinted[-1] if hinted else chain[-1]
   if (not hinted and isinstance(chain[0], flags.Error) and
-      str(chain[0]).startswith("flag --")):
-    error = chain[0]  # names the flag: "flag --config.x=y: <why>"
+      str(chain[0]).startswith("flag --") and "\n" not in str(chain[0])):
+    # A value that does not parse: the flag's own line names the flag.
+    return str(chain[0]).strip()
   text = str(error).strip()
   if isinstance(error, OSError) and "No such file" in text:
     return "config file not found: " + text.split(": ")[-1].strip("'")
