@@ -1,7 +1,6 @@
 """SAC: the tanh-Gaussian log-probability, the temperature loss, the Polyak
 step, discrete SAC's shapes, and learning (Pendulum, CartPole)."""
 import chex
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
