@@ -404,7 +404,8 @@ def load_policy(workdir: str, member: Optional[int] = None, agent: Any = None,
 # Resuming a run: same config, Ctrl-C.
 
 # Fields that may change between a run and its resumption.
-RUN_ONLY_FIELDS = ("checkpoint_every", "wandb", "wandb_project")
+RUN_ONLY_FIELDS = ("checkpoint_every", "wandb", "wandb_project",
+                   "check_numerics", "debug_nans")
 
 
 def _normalized(tree):

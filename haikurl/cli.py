@@ -29,6 +29,10 @@ _CACHE = flags.DEFINE_string(
 _WANDB = flags.DEFINE_bool(
     "wandb", None, "Also log to Weights & Biases (needs `pip install wandb`); "
     "default: config.wandb.")
+_CHECK_NUMERICS = flags.DEFINE_bool(
+    "check_numerics", False, "Stop at the first NaN/inf in a learn metric or "
+    "the agent's parameters, naming it and its env step (in-graph flags, "
+    "read once per period); same as config.check_numerics = True.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint_every", None, "Evaluation periods between checkpoints; 0: "
     "only at the end. Default: config.checkpoint_every. Running the same "
@@ -98,6 +102,9 @@ def main(argv):
   config = _CONFIG.value
   if config is None:
     fail("--config is required, e.g. --config=configs/ppo.py:CartPole-v1")
+  if _CHECK_NUMERICS.value:
+    with config.unlocked():
+      config.check_numerics = True
   workdir = _WORKDIR.value or os.path.join(
       "runs", f"{config.agent.name}-{config.env.split(':')[-1]}")
   from haikurl import batch  # pylint: disable=g-import-not-at-top

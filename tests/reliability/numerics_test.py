@@ -178,3 +178,11 @@ def test_check_numerics_clean_run_reports_nothing():
 
 def test_registry_knows_every_agent_with_a_tiny_config():
   assert set(registry.known()) <= set(tiny.AGENTS)
+
+
+def test_experiment_run_stops_at_the_first_nonfinite_value(tmp_path):
+  from haikurl import experiment  # pylint: disable=g-import-not-at-top
+  config = tiny.with_numerics(tiny.config("ppo", iterations=2, periods=3))
+  with pytest.raises(FloatingPointError, match="first at env step 24"):
+    experiment.run(config, str(tmp_path / "run"), quiet=True,
+                   tensorboard=False, agent=_poisoned_ppo(6, "metric"))
