@@ -113,7 +113,8 @@ def get_config(preset: str = "Pendulum-v1") -> config_dict.ConfigDict:
       a.actor_learning_rate = a.critic_learning_rate = 1e-3
       a.alpha_learning_rate = 1e-3
       a.learning_starts = 2_048
-      c.total_env_steps = 32_768
+      a.replay_ratio = 1.0
+      c.total_env_steps = 49_152
       c.eval_every = 8_192
     else:
       c.total_env_steps = 1_000_000
