@@ -22,14 +22,17 @@ CONFIGS = {
                 gae_lambda=0.95, clip_eps=0.2, vf_coef=0.5, ent_coef=0.01,
                 agent_kwargs=dict(activation="swish",
                                   hidden_layer_sizes=(64, 64))),
-    # Issue 3's DQN figures.
-    "dqn": dict(env="CartPole-v1", num_envs=1, batch_size=256,
+    # Issue 3's DQN figures (rejax 0.1.3 configs/cartpole/dqn). rejax's
+    # DQN.create_agent hard-codes hidden_layer_sizes=(64, 64) and passes
+    # agent_kwargs on top, so giving the sizes again is a TypeError; the
+    # net is 64-64 swish all the same. One gradient step (num_epochs=1) per
+    # env step with 1 env; target <- 0.99 target + 0.01 online every step.
+    "dqn": dict(env="CartPole-v1", num_envs=1, num_epochs=1, batch_size=256,
                 buffer_size=131_072, fill_buffer=2_048, learning_rate=3e-4,
                 polyak=0.99, target_update_freq=1, ddqn=True,
                 eps_start=1.0, eps_end=0.05, exploration_fraction=0.1,
                 total_timesteps=131_072, eval_freq=4_096, gamma=0.99,
-                agent_kwargs=dict(activation="swish",
-                                  hidden_layer_sizes=(64, 64))),
+                agent_kwargs=dict(activation="swish")),
     "sac": dict(env="Pendulum-v1", num_envs=1, batch_size=256,
                 buffer_size=131_072, fill_buffer=2_048, learning_rate=3e-4,
                 polyak=0.99, target_entropy_ratio=0.98,
@@ -74,13 +77,21 @@ def main():
     times.append(time.perf_counter() - start)
     # returns: [seeds, num_evals, 128 episodes]
     final = float(np.mean(np.asarray(returns)[:, -1]))
+    curve = np.asarray(returns).mean(axis=(0, 2))  # [num_evals]
   steps = config["total_timesteps"] * args.seeds
+  # Evaluations at 0 (unless skipped) and then every eval_freq env steps.
+  per_eval = int(np.ceil(config["eval_freq"] / config.get("num_envs", 1)) *
+                 config.get("num_envs", 1))
+  first = 1 if config.get("skip_initial_evaluation") else 0
+  eval_steps = [per_eval * (i + first) for i in range(len(curve))]
   print(json.dumps({
       "impl": "rejax", "algo": args.algo, "seeds": args.seeds,
       "total_timesteps": config["total_timesteps"],
       "compile_seconds": compile_seconds,
       "seconds": times, "steps_per_second": steps / statistics.median(times),
-      "final_eval_return": final}))
+      "final_eval_return": final,
+      "eval_steps": eval_steps,
+      "eval_returns": [round(float(r), 1) for r in curve]}))
 
 
 if __name__ == "__main__":
