@@ -108,6 +108,11 @@ def get_config(preset: str = "Pendulum-v1") -> config_dict.ConfigDict:
     a.replay_ratio = 0.25
     c.num_eval_episodes = 8
     if preset == "inverted_pendulum":
+      # brax's generalized backend: the dynamics of MuJoCo's
+      # InvertedPendulum (dt 0.04, joint damping 1). The spring backend
+      # (dt 0.02, joint damping ignored, soft joint constraints) plateaus
+      # at 70-400 with these settings; generalized reaches 1000 by 20k steps.
+      c.env_kwargs.backend = "generalized"
       a.buffer_size = 100_000
       a.actor_hidden_sizes = a.critic_hidden_sizes = (64, 64)
       a.actor_learning_rate = a.critic_learning_rate = 1e-3
