@@ -9,6 +9,8 @@ follow brax's training notebook (reward scaling aside), scaled to a CPU.
 """
 from ml_collections import config_dict
 
+from configs import common
+
 PRESETS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "Breakout-MinAtar",
            "inverted_pendulum", "hopper", "ant")
 
@@ -45,18 +47,7 @@ def base_config() -> config_dict.ConfigDict:
   c.total_env_steps = 98_304
   c.eval_every = 8_192          # env steps between evaluations
   c.num_eval_episodes = 32      # greedy episodes per evaluation
-  c.num_seeds = 1
-  c.seed = 0
-  # Run-only settings (may change when a run is resumed).
-  c.checkpoint_every = 0        # periods between checkpoints; 0: only at the end
-  c.wandb = False               # also log to Weights & Biases (needs wandb)
-  # Sweep (haikurl/sweep.py): every agent key declared, () = not swept; only
-  # traced ones may be given, e.g. --config.sweep.learning_rate='(1e-3, 3e-4)'.
-  c.sweep = config_dict.ConfigDict(dict(
-      method="grid", num_samples=0,
-      **{k: () for k in c.agent.keys() if k != "name"}))
-  c.chunk_size = 0              # members per jitted call; 0: all, -1: auto
-  return c
+  return common.add_run_settings(c)
 
 
 def get_config(preset: str = "CartPole-v1") -> config_dict.ConfigDict:

@@ -10,6 +10,8 @@ per 4 env steps, with observation normalisation.
 """
 from ml_collections import config_dict
 
+from configs import common
+
 PRESETS = ("Pendulum-v1", "MountainCarContinuous-v0", "inverted_pendulum",
            "hopper", "halfcheetah", "ant")
 
@@ -47,18 +49,7 @@ def base_config() -> config_dict.ConfigDict:
   c.total_env_steps = 1_000_000
   c.eval_every = 10_000          # env steps between evaluations
   c.num_eval_episodes = 16       # greedy episodes per evaluation
-  c.num_seeds = 1
-  c.seed = 0
-  # Run-only settings (may change when a run is resumed).
-  c.checkpoint_every = 0        # periods between checkpoints; 0: only at the end
-  c.wandb = False               # also log to Weights & Biases (needs wandb)
-  # Sweep (haikurl/sweep.py): every agent key declared, () = not swept; only
-  # traced ones may be given, e.g. --config.sweep.learning_rate='(1e-3, 3e-4)'.
-  c.sweep = config_dict.ConfigDict(dict(
-      method="grid", num_samples=0,
-      **{k: () for k in c.agent.keys() if k != "name"}))
-  c.chunk_size = 0              # members per jitted call; 0: all, -1: auto
-  return c
+  return common.add_run_settings(c)
 
 
 def get_config(preset: str = "Pendulum-v1") -> config_dict.ConfigDict:
