@@ -11,9 +11,9 @@ per 4 env steps, with observation normalisation.
 from ml_collections import config_dict
 
 from configs import common
+from configs import td3
 
-PRESETS = ("Pendulum-v1", "MountainCarContinuous-v0", "inverted_pendulum",
-           "hopper", "halfcheetah", "ant")
+PRESETS = td3.PRESETS
 
 
 def base_config() -> config_dict.ConfigDict:
@@ -53,42 +53,6 @@ def get_config(preset: str = "Pendulum-v1") -> config_dict.ConfigDict:
     raise ValueError(f"unknown preset {preset!r} for configs/ddpg.py; known: "
                      f"{', '.join(PRESETS)}.")
   c = base_config()
-  a = c.agent
-  if preset == "Pendulum-v1":
-    a.buffer_size = 20_000
-    a.learning_starts = 1_000
-    a.actor_hidden_sizes = a.critic_hidden_sizes = (128, 128)
-    a.actor_learning_rate = a.critic_learning_rate = 1e-3
-    a.discount = 0.98
-    c.total_env_steps = 20_000
-    c.eval_every = 2_000
-  elif preset == "MountainCarContinuous-v0":
-    c.env = "gymnax:MountainCarContinuous-v0"
-    a.buffer_size = 50_000
-    a.learning_starts = 1_000
-    a.actor_hidden_sizes = a.critic_hidden_sizes = (128, 128)
-    a.actor_learning_rate = a.critic_learning_rate = 1e-3
-    a.exploration_noise = 0.5  # rl-zoo3: a wide noise finds the goal
-    c.total_env_steps = 50_000
-    c.eval_every = 5_000
-  else:  # brax
-    c.env = f"brax:{preset}"
-    c.env_kwargs = config_dict.ConfigDict(dict(backend="spring",
-                                               episode_length=1000))
-    c.normalize_observations = True
-    a.num_envs, a.rollout_length = 8, 16
-    a.replay_ratio = 0.25
-    a.learning_starts = 10_000
-    c.num_eval_episodes = 8
-    if preset == "inverted_pendulum":
-      a.buffer_size = 100_000
-      a.actor_hidden_sizes = a.critic_hidden_sizes = (64, 64)
-      a.actor_learning_rate = a.critic_learning_rate = 1e-3
-      a.learning_starts = 2_048
-      c.total_env_steps = 32_768
-      c.eval_every = 8_192
-    else:
-      c.total_env_steps = 1_000_000
-      c.eval_every = 50_000
+  td3.apply_preset(c, preset)  # the same presets as TD3's
   c.lock()
   return c

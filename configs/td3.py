@@ -58,6 +58,14 @@ def get_config(preset: str = "Pendulum-v1") -> config_dict.ConfigDict:
     raise ValueError(f"unknown preset {preset!r} for configs/td3.py; known: "
                      f"{', '.join(PRESETS)}.")
   c = base_config()
+  apply_preset(c, preset)
+  c.lock()
+  return c
+
+
+def apply_preset(c: config_dict.ConfigDict, preset: str) -> None:
+  """Sets `preset`'s env and settings; configs/ddpg.py shares these (it
+  touches only keys TD3 and DDPG both have)."""
   a = c.agent
   if preset == "Pendulum-v1":
     a.buffer_size = 20_000
@@ -95,5 +103,3 @@ def get_config(preset: str = "Pendulum-v1") -> config_dict.ConfigDict:
     else:
       c.total_env_steps = 1_000_000
       c.eval_every = 50_000
-  c.lock()
-  return c
