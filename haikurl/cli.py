@@ -59,7 +59,7 @@ def _message(error: BaseException, argv=None) -> str:
     except (ValueError, SyntaxError):
       pass
   text = " ".join(part.strip(" '\"") for part in text.splitlines() if part.strip())
-  if isinstance(error, (AttributeError, KeyError)) and "Did you mean" in text:
+  if isinstance(error, (AttributeError, KeyError)):
     text = _typo_message(text, argv if argv is not None else sys.argv)
   return text or type(error).__name__
 
@@ -69,6 +69,12 @@ def _typo_message(text: str, argv) -> str:
   did you mean config.agent.learning_rate?' from config_flags' KeyError."""
   match = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
   if not match:
+    # No close field name: still say which override named no field.
+    for arg in argv:
+      name = arg.split("=", 1)[0]
+      if name.startswith("--config.") and name.endswith(f".{text}"):
+        parent = name[2:-len(text) - 1]
+        return f"{parent} has no field {text!r} (in {name})."
     return f"the config has no field {text}"
   good, bad = match.groups()
   for arg in argv:

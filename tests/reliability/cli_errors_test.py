@@ -124,6 +124,11 @@ CASES = [
     ("override_typo", [PPO, "--config.agent.learning_rte=1e-3"],
      ["config.agent has no field 'learning_rte'",
       "did you mean config.agent.learning_rate"]),
+    # DDPG has no target noise, and no field is close to it.
+    ("field_of_another_agent", ["--config=configs/ddpg.py:Pendulum-v1",
+                                "--config.agent.target_noise=0.1"],
+     ["config.agent has no field 'target_noise'",
+      "--config.agent.target_noise"]),
     ("top_level_typo", [PPO, "--config.num_seed=4"],
      ["no field 'num_seed'", "num_seeds"]),
     ("override_wrong_type", [PPO, "--config.agent.num_envs=many"],
