@@ -30,7 +30,8 @@ def time_haikurl(config, num_seeds: int, repeats: int, callbacks=None):
   keys = jax.random.split(jax.random.key(0), num_seeds)
   hp = haikurl.hparams.broadcast(train.default_hparams, num_seeds)
   start = time.perf_counter()
-  compiled = jax.jit(jax.vmap(train)).lower(keys, hp).compile()
+  compiled = jax.jit(jax.vmap(train)).lower(keys, hp).compile(
+      compiler_options=haikurl.compiler_options())
   compile_seconds = time.perf_counter() - start
   times, metrics = [], None
   for r in range(repeats):

@@ -68,7 +68,8 @@ def run(agent: str, repeats: int, seeds: int) -> dict:
   fn = jax.jit(jax.vmap(lambda key, hp: train(key, hp)))
   keys = jax.random.split(jax.random.key(0), seeds)
   start = time.perf_counter()
-  compiled = fn.lower(keys, hp).compile()
+  compiled = fn.lower(keys, hp).compile(
+      compiler_options=haikurl.compiler_options())
   compile_s = time.perf_counter() - start
   rates, cpu_rates, returns = [], [], []
   steps = train.total_env_steps * seeds

@@ -14,14 +14,37 @@ Part 2 (time to solve): our CartPole preset (configs/ppo.py), evaluated every
 greedy return first reaches 475.
 
   python benchmarks/ppo_cartpole.py [--seeds 1,8,64] [--repeats 3] [--quick]
+
+--time_to_solve (issue 2's "what a user feels"): compile plus steady time
+until the return first reaches 475, one key per run (`jax.jit(train)`, no
+vmap), `--repeats` keys, beside PureJaxRL's PPO (its `__main__` defaults)
+run by benchmarks/purejaxrl_side.py in bench_venv from a checkout you give
+with --purejaxrl_dir. Two measures for us:
+  train_return: PureJaxRL's own measure, the mean return of the training
+    episodes that ended in an iteration (512 env steps on both sides),
+    evaluation off; the like-for-like comparison.
+  greedy_eval: what `haikurl-train` shows, greedy evaluation (32 episodes)
+    every 2,048 steps, whose compile and run time are included.
+Compile is lower + compile (tracing included, imports not) with
+`haikurl.compiler_options()`; steady is the compiled run's seconds times
+the fraction of its env steps before the solve.
+
+  python benchmarks/ppo_cartpole.py --time_to_solve --repeats 5 \
+      [--purejaxrl_dir /path/to/purejaxrl]
 """
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import time
+
+import jax
 
 import numpy as np
 
 import common  # pylint: disable=g-bad-import-order
+import haikurl  # pylint: disable=g-bad-import-order
 from configs import ppo as ppo_config
 
 
@@ -65,14 +88,93 @@ def time_to_solve(num_seeds: int, threshold: float = 475.0):
   }
 
 
+def _solve_run(measure: str, repeats: int, threshold: float = 475.0):
+  """Our preset, one key per run: compile once, then `repeats` keys."""
+  cfg = ppo_config.get_config("CartPole-v1")
+  per_iteration = cfg.agent.num_envs * cfg.agent.rollout_length
+  if measure == "train_return":
+    cfg.eval_every = per_iteration
+    train = haikurl.make_train(cfg, callbacks={})
+    curve_name = "train/episode_return"
+  else:
+    cfg.eval_every = 2_048
+    train = haikurl.make_train(cfg)
+    curve_name = "eval/episode_return"
+  start = time.perf_counter()
+  compiled = jax.jit(train).lower(jax.random.key(0)).compile(
+      compiler_options=haikurl.compiler_options())
+  compile_s = time.perf_counter() - start
+  seconds, firsts = [], []
+  for r in range(repeats):
+    start = time.perf_counter()
+    _, metrics = jax.block_until_ready(compiled(jax.random.key(r)))
+    seconds.append(time.perf_counter() - start)
+    curve = np.asarray(metrics[curve_name])
+    steps = np.asarray(metrics["env_steps"])
+    hit = np.nonzero(curve >= threshold)[0]   # NaN (no episode) never hits
+    firsts.append(int(steps[hit[0]]) if hit.size else None)
+  run_s = statistics.median(seconds)
+  steady = [None if f is None else run_s * f / train.total_env_steps
+            for f in firsts]
+  solved = [x for x in steady if x is not None]
+  return {"impl": "haikurl", "measure": measure,
+          "total_timesteps": train.total_env_steps,
+          "compile_seconds": compile_s, "seconds": seconds,
+          "steps_per_second": train.total_env_steps / run_s,
+          "first_step_at_threshold_per_run": firsts,
+          "steady_seconds_to_threshold_per_run": steady,
+          "compile_plus_time_to_threshold_median":
+              compile_s + statistics.median(solved) if solved else None}
+
+
+def time_to_solve_versus_purejaxrl(repeats: int, purejaxrl_dir: str):
+  rows = [_solve_run("train_return", repeats),
+          _solve_run("greedy_eval", repeats)]
+  theirs = None
+  if purejaxrl_dir:
+    cmd = [common.REJAX_PYTHON,
+           os.path.join(common.ROOT, "benchmarks", "purejaxrl_side.py"),
+           "--purejaxrl_dir", purejaxrl_dir, "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode == 0:
+      theirs = json.loads(out.stdout.strip().splitlines()[-1])
+      theirs["measure"] = "train_return"
+      rows.append(theirs)
+    else:
+      print(out.stderr[-2000:])
+  print(f"{'impl':>9} {'measure':>12} {'compile s':>9} {'steps/s':>9} "
+        f"{'first step at 475 per run':>30} {'compile + median steady':>24}")
+  for row in rows:
+    total = row["compile_plus_time_to_threshold_median"]
+    print(f"{row['impl']:>9} {row['measure']:>12} "
+          f"{row['compile_seconds']:>9.2f} {row['steps_per_second']:>9,.0f} "
+          f"{str(row['first_step_at_threshold_per_run']):>30} "
+          f"{'-' if total is None else f'{total:.2f}':>24}")
+  result = {"benchmark": "ppo_cartpole_time_to_solve", "repeats": repeats,
+            "rows": rows, "loadavg_1min": round(os.getloadavg()[0], 2)}
+  if theirs and theirs["compile_plus_time_to_threshold_median"]:
+    for row in rows[:2]:
+      if row["compile_plus_time_to_threshold_median"]:
+        result[f"ratio_purejaxrl_over_haikurl_{row['measure']}"] = (
+            theirs["compile_plus_time_to_threshold_median"] /
+            row["compile_plus_time_to_threshold_median"])
+  print(json.dumps(result))
+
+
 def main():
   parser = argparse.ArgumentParser()
+  parser.add_argument("--time_to_solve", action="store_true")
+  parser.add_argument("--purejaxrl_dir", default="",
+                      help="a PureJaxRL checkout, for --time_to_solve")
   parser.add_argument("--seeds", default="1,8,64")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--quick", action="store_true",
                       help="16,384 steps, seeds 1 and 2, one repeat")
   parser.add_argument("--no_rejax", action="store_true")
   args = parser.parse_args()
+  if args.time_to_solve:
+    time_to_solve_versus_purejaxrl(args.repeats, args.purejaxrl_dir)
+    return
   seeds = [int(s) for s in args.seeds.split(",")]
   total, repeats = 131_072, args.repeats
   if args.quick:

