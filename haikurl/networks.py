@@ -283,7 +283,8 @@ def categorical_q_head(x: jax.Array, num_actions: int, atoms: jax.Array,
     CategoricalQ with q_values [B, A], q_logits [B, A, K], atoms [K].
   """
   logits = _action_outputs(x, num_actions, atoms.shape[0], dueling)
-  q_values = jnp.sum(jax.nn.softmax(logits, axis=-1) * atoms, axis=-1)
+  q_values = jnp.einsum("...k,k->...", jax.nn.softmax(logits, axis=-1),
+                        atoms)
   return CategoricalQ(q_values, logits, atoms)
 
 
