@@ -16,7 +16,13 @@ distributional head keeps it there (see the report of issue 3). Base
 settings: 16 envs x 8 steps, half a gradient step per env step, MSE loss,
 Polyak averaging, learning rate decayed to 0. MountainCar-v0 follows
 rl-zoo3's tuned DQN; the MinAtar presets follow the MinAtar paper's DQN
-(Young & Tian, 2019) with Adam and more envs.
+(Young & Tian, 2019: its torso, a 3x3 conv with 16 channels then 128 units;
+buffer 100k, 5k random steps, learning rate 2.5e-4, hard target copy every
+1,000 updates) with Adam, batch 64, epsilon to 0.01 over the first 10%, and
+32 envs x 4 steps at 1/8 of a gradient step per env step (the paper takes one
+per step). Breakout-MinAtar runs 1,024,000 env steps, a fifth of the paper's
+5M frames: 2 seeds ended at 23 and 42 (random: 0.4) in 17 minutes on a
+loaded 2-core CPU (README). Asterix-MinAtar runs 2,048,000, unmeasured.
 """
 from ml_collections import config_dict
 
@@ -150,9 +156,11 @@ def get_config(arg: str = "CartPole-v1") -> config_dict.ConfigDict:
     a.tau, a.target_period = 1.0, 1_000
     a.exploration_fraction, a.epsilon_end = 0.1, 0.01
     a.v_min, a.v_max = 0.0, 50.0
-    c.total_env_steps = 2_000_000
-    c.eval_every = 100_000
-    c.num_eval_episodes = 16
+    # Whole iterations of 32 x 4 steps: 800 per evaluation.
+    c.total_env_steps = (1_024_000 if env == "Breakout-MinAtar"
+                         else 2_048_000)
+    c.eval_every = 102_400
+    c.num_eval_episodes = 32
   if env == "CartPole-v1" and not variant:
     a.dueling, a.distributional = True, "c51"
     a.loss, a.replay_ratio, a.learning_rate = "huber", 0.25, 1e-3
