@@ -26,7 +26,12 @@ time_to_solve_s = compile + steady * (last seed's solve step / total steps):
 the run is a scan of equal iterations, so its time is linear in env steps
 (evaluations included). Use --seeds=1 for a single seed's time, --seeds=8
 (one program) for robustness. A seed that never reaches the threshold
-makes time_to_solve_s null.
+makes time_to_solve_s null. The curve printed is the last repeat's, whose
+seeds come from key `repeats - 1`: `--repeats=3` also checks other seeds.
+The default preset, `CartPole-v1,fast` (64 envs x 4 steps, a gradient step
+of 128 per 16 env steps, 3-step double Q, lr 5e-2 decayed to 0 over 65,536
+steps, Polyak 0.2), reached 475 on every seed of 64 tried (the last of a
+program of 8 by 24-32k env steps); see configs/dqn.py.
 """
 import argparse
 import json
