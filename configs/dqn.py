@@ -134,6 +134,9 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     a.learning_starts = 2048
     a.exploration_fraction, a.epsilon_end = 0.1, 0.05
     a.loss = "l2"
+    # rejax does not clip gradients (max_grad_norm=inf, and its clip is
+    # element-wise); a finite stand-in that never triggers.
+    a.max_grad_norm = 1e9
     c.total_env_steps = 131_072
     c.eval_every = 8_192
 
