@@ -101,8 +101,11 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     a.distributional = "c51"
     a.priority_exponent = 0.5
     a.loss = "huber"
-    a.replay_ratio, a.learning_rate = 0.25, 1e-3
-    c.total_env_steps = 49_152
+    # A high rate, decayed to 0 over a short run: lr 6e-3 over 32,768 steps
+    # ended at 494, 500 and 499 (mean greedy return, 3 x 4 seeds: seeds 0-3,
+    # 100-103, 200-203); lr 1e-3 over 49,152 steps ended at 434.
+    a.replay_ratio, a.learning_rate = 0.25, 6e-3
+    c.total_env_steps = 32_768
   elif variant == "fast":
     # Wall-clock time to 475 (benchmarks/dqn_cartpole.py --time_to_solve):
     # many envs and few, large-step updates. 64 envs x 4 steps, one

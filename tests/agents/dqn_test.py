@@ -231,7 +231,8 @@ class LearningTest(parameterized.TestCase):
     self.assertGreaterEqual(np.max(returns), 400, returns)
 
   def test_rainbow_solves_cartpole(self):
-    returns = final_eval_return("CartPole-v1,rainbow", 40_960)
+    # The preset's own length (32,768 steps), seed 0.
+    returns = final_eval_return("CartPole-v1,rainbow", 32_768)
     self.assertGreaterEqual(returns[-1], 400, returns)
 
 
