@@ -114,10 +114,11 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     # gradient step, epsilon to 0.05 within 15% of the run. Measured on 64
     # seeds (programs of 8, 8, 24, 24): every seed's greedy return reached
     # 475, the last of each program by 24k, 32k, 36k and 48k env steps
-    # (medians 12-20k). After that it oscillates: 1 of 8 to 7 of 24 seeds
-    # end below 475. 1-step targets (lr 1e-2 to 2e-2) solved later (the
-    # last of 8 by 45-65k) and ended lower; at lr 5e-3, with either,
-    # several seeds of 8 missed 475 within 100k steps.
+    # (medians 12-20k). After that it oscillates: 0 of 8 to 7 of 24 seeds
+    # end below 475. 1-step targets solved later (the last of 8 at 45-73k
+    # with lr 1e-2 to 2e-2 in the layouts tried) and more often ended
+    # below 475; at lr 5e-3, with either, most seeds of 8 missed 475
+    # within 65-100k steps.
     a.num_envs, a.rollout_length = 64, 4
     a.replay_ratio, a.batch_size = 1 / 16, 128
     a.n_step = 3
