@@ -8,9 +8,9 @@
 Default mode: runs `configs/dqn.py:<preset>` (by default rejax 0.1.3's
 CartPole DQN: double Q, 1 env, one gradient step of 256 per env step, buffer
 131072, 64-64 swish MLP, lr 3e-4, Polyak 0.99 every step, 2048 random steps,
-epsilon 1 -> 0.05 over 10%), `jax.jit(jax.vmap(train))` over `--seeds`
-seeds; compile time apart (lower + compile), then the compiled run timed
-`--repeats` times (median). Then, unless --no_rejax or without
+epsilon 1 -> 0.05 over 10%, no gradient clipping), `jax.jit(jax.vmap(train))`
+over `--seeds` seeds; compile time apart (lower + compile), then the compiled
+run timed `--repeats` times (median). Then, unless --no_rejax or without
 `bench_venv`, the same settings in rejax (`benchmarks/rejax_side.py --algo
 dqn`, run in bench_venv's Python because rejax needs gymnax 0.0.9). Prints
 both eval curves and one JSON line: steps/s of each, our/rejax ratio, and
