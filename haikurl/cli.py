@@ -1,4 +1,4 @@
-"""`haikurl-train`: train from a config file, with dotted overrides.
+r"""`haikurl-train`: train from a config file, with dotted overrides.
 
     haikurl-train --config=configs/ppo.py:CartPole-v1 \
         --config.agent.learning_rate=3e-4 --config.num_seeds=4 \
@@ -147,6 +147,11 @@ def run():
   # Config files are given by path; make the current directory importable so
   # `configs/...` files find their siblings.
   sys.path.insert(0, os.getcwd())
+  if any(a in ("-h", "-?", "--help", "--helpshort") for a in sys.argv[1:]):
+    print(__doc__)
+    print(flags.FLAGS.module_help(__name__))
+    sys.exit(0)
+  app.define_help_flags()  # --helpfull, which app.run would define
   try:
     remaining = flags.FLAGS(sys.argv)
     if _CONFIG.value is not None:

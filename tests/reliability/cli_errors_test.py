@@ -210,3 +210,16 @@ def test_workdir_of_another_config_is_refused(tmp_path):
   _checkpoint_of_other_config(str(workdir))
   rc, errors, compiled, _, _ = run_cli([PPO], workdir=workdir)
   _check(rc, errors, compiled, ["different config", "learning_rate"])
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_our_flags_and_exits_0(flag):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  code = ("import sys; from haikurl import cli; "
+          f"sys.argv = ['haikurl-train', {flag!r}]; cli.run()")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  for words in ("--config", "--workdir", "--checkpoint_every",
+                "configs/ppo.py:CartPole-v1 \\"):
+    assert words in proc.stdout
