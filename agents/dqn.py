@@ -107,6 +107,9 @@ def validate(settings, spec: EnvSpec) -> None:
   if settings.distributional not in DISTRIBUTIONAL:
     raise ValueError(f"config.agent.distributional must be one of "
                      f"{DISTRIBUTIONAL}, got {settings.distributional!r}.")
+  if settings.get("torso_init", "orthogonal") not in networks.TORSO_INITS:
+    raise ValueError(f"config.agent.torso_init must be one of "
+                     f"{networks.TORSO_INITS}, got {settings.torso_init!r}.")
   if settings.loss not in LOSSES:
     raise ValueError(f"config.agent.loss must be one of {LOSSES}, got "
                      f"{settings.loss!r}.")
@@ -125,7 +128,8 @@ def validate(settings, spec: EnvSpec) -> None:
 def make_network(settings, spec: EnvSpec):
   """The Q network: torso, then a Q, C51 or quantile head (dueling or not)."""
   def forward(obs):
-    x = networks.torso(obs, settings.hidden_sizes, settings.activation, "torso")
+    x = networks.torso(obs, settings.hidden_sizes, settings.activation, "torso",
+                       settings.get("torso_init", "orthogonal"))
     if settings.distributional == "c51":
       atoms = jnp.linspace(settings.v_min, settings.v_max, settings.num_atoms)
       return networks.categorical_q_head(x, spec.num_actions, atoms,

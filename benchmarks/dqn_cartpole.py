@@ -7,7 +7,7 @@
 
 Default mode: runs `configs/dqn.py:<preset>` (by default rejax 0.1.3's
 CartPole DQN: double Q, 1 env, one gradient step of 256 per env step, buffer
-131072, 64-64 swish MLP, lr 3e-4, Polyak 0.99 every step, 2048 random steps,
+131072, 64-64 swish MLP with flax's lecun-normal init, lr 3e-4, Polyak 0.99 every step, 2048 random steps,
 epsilon 1 -> 0.05 over 10%, no gradient clipping), `jax.jit(jax.vmap(train))`
 over `--seeds` seeds; compile time apart (lower + compile), then the compiled
 run timed `--repeats` times (median). Then, unless --no_rejax or without

@@ -34,6 +34,22 @@ def orthogonal(scale: float) -> hk.initializers.Initializer:
   return hk.initializers.Orthogonal(scale)
 
 
+# Weight initialisations of a torso's layers, by name.
+#   orthogonal  orthogonal with gain sqrt 2 (PPO implementations, CleanRL).
+#   lecun       truncated normal of variance 1/fan_in, corrected for the
+#               truncation: flax's `lecun_normal`, the default of flax.linen
+#               Dense and Conv, hence of rejax and PureJaxRL's DQN.
+TORSO_INITS = ("orthogonal", "lecun")
+
+
+def torso_init(name: str) -> hk.initializers.Initializer:
+  if name == "orthogonal":
+    return orthogonal(np.sqrt(2.0))
+  if name == "lecun":
+    return hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
+  raise ValueError(f"unknown torso init {name!r}; known: {TORSO_INITS}")
+
+
 class CategoricalPolicy(NamedTuple):
   logits: jax.Array  # [B, A]
 
@@ -52,9 +68,11 @@ class QValues(NamedTuple):
 
 
 def mlp(hidden_sizes: Sequence[int], act: str = "tanh",
-        activate_final: bool = True, name: str = "mlp") -> hk.Module:
-  """An MLP with orthogonal(sqrt 2) weights, as in PPO implementations."""
-  return hk.nets.MLP(list(hidden_sizes), w_init=orthogonal(np.sqrt(2.0)),
+        activate_final: bool = True, name: str = "mlp",
+        init: str = "orthogonal") -> hk.Module:
+  """An MLP; by default orthogonal(sqrt 2) weights, as in PPO implementations
+  (`init`: one of TORSO_INITS)."""
+  return hk.nets.MLP(list(hidden_sizes), w_init=torso_init(init),
                      activation=activation(act), activate_final=activate_final,
                      name=name)
 
@@ -91,26 +109,28 @@ class _PatchConv2D(hk.Module):
     return patches @ w.reshape(k * k * channels, self.output_channels) + b
 
 
-def minatar_cnn(x: jax.Array, act: str = "relu") -> jax.Array:
+def minatar_cnn(x: jax.Array, act: str = "relu",
+                init: str = "orthogonal") -> jax.Array:
   """A 3x3 conv with 16 channels, flattened: the MinAtar paper's torso.
 
   The conv is `_PatchConv2D`: hk.Conv2D's function and parameters, without
   its slow gradient inside `lax.scan` on CPU.
   """
-  x = _PatchConv2D(16, 3, w_init=orthogonal(np.sqrt(2.0)))(x)
+  x = _PatchConv2D(16, 3, w_init=torso_init(init))(x)
   return hk.Flatten()(activation(act)(x))
 
 
 def torso(obs: jax.Array, hidden_sizes: Sequence[int], act: str,
-          name: str) -> jax.Array:
-  """Flat observations go to an MLP; images [B, H, W, C] first to a CNN."""
+          name: str, init: str = "orthogonal") -> jax.Array:
+  """Flat observations go to an MLP; images [B, H, W, C] first to a CNN.
+  `init` names the layers' weight initialisation (TORSO_INITS)."""
   with hk.experimental.name_scope(name):
     x = obs
     if x.ndim == 4:
-      x = minatar_cnn(x, act)
+      x = minatar_cnn(x, act, init)
     else:
       x = x.reshape(x.shape[0], -1)
-    return mlp(hidden_sizes, act)(x)
+    return mlp(hidden_sizes, act, init=init)(x)
 
 
 def categorical_head(x: jax.Array, num_actions: int) -> CategoricalPolicy:

@@ -198,6 +198,33 @@ class ValidateTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "whole number"):
       dqn.validate(settings, cartpole_spec())
 
+  def test_unknown_torso_init_is_refused_with_the_known_ones(self):
+    settings, _ = settings_and_hparams(torso_init="xavier")
+    with self.assertRaisesRegex(ValueError, "torso_init.*orthogonal.*lecun"):
+      dqn.validate(settings, cartpole_spec())
+
+  @parameterized.parameters(("orthogonal", 2.0), ("lecun", 1.0))
+  def test_torso_init(self, init, gain):
+    # 256 x 256 hidden layer. orthogonal(sqrt 2): W^T W = 2 I exactly.
+    # lecun: i.i.d. entries of variance 1 / fan_in = 1/256 (flax's
+    # lecun_normal, a truncated normal rescaled to keep that variance), so
+    # the mean of diag(W^T W) is 1 within a few 1/sqrt(256 * 256) and the
+    # off-diagonal entries are ~N(0, 1/256).
+    settings, _ = settings_and_hparams(torso_init=init, hidden_sizes=(256, 256))
+    net = dqn.make_network(settings, cartpole_spec())
+    params = net.init(jax.random.key(0), jnp.zeros((1, 4), jnp.float32))
+    w = np.asarray(params["torso/mlp/~/linear_1"]["w"], np.float64)
+    gram = w.T @ w
+    if init == "orthogonal":
+      np.testing.assert_allclose(gram, gain * np.eye(256), atol=1e-4)
+    else:
+      self.assertAlmostEqual(np.mean(np.diag(gram)), gain, delta=0.03)
+      # Truncated at two standard deviations of the underlying normal,
+      # whose stddev is (1/16) / 0.8796 (the truncation's correction).
+      self.assertLess(np.abs(w).max(), 2 * (1 / 16) / 0.87962566 + 1e-6)
+      off = gram[~np.eye(256, dtype=bool)]
+      self.assertAlmostEqual(np.std(off), 1 / np.sqrt(256), delta=0.01)
+
   @parameterized.parameters(*dqn_config.ENVS)
   def test_every_preset_builds(self, env):
     variants = dqn_config.VARIANTS if env == "CartPole-v1" else ("",)
