@@ -30,7 +30,8 @@ buffer 100k, 5k random steps, learning rate 2.5e-4, hard target copy every
 32 envs x 4 steps at 1/8 of a gradient step per env step (the paper takes one
 per step). Breakout-MinAtar runs 1,024,000 env steps, a fifth of the paper's
 5M frames: 2 seeds ended at 23 and 42 (random: 0.4) in 17 minutes on a
-loaded 2-core CPU (README). Asterix-MinAtar runs 2,048,000, unmeasured.
+loaded 2-core CPU (README). Asterix-MinAtar runs 2,048,000: one
+seed ended at 55.8 (random: 0.5) in 16.5 minutes.
 """
 from ml_collections import config_dict
 
