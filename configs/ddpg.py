@@ -6,7 +6,9 @@ Adam 3e-4, 256-256 ReLU MLPs); Pendulum-v1 and MountainCarContinuous-v0
 follow rl-zoo3's tuned DDPG (lr 1e-3, gamma 0.98,
 larger exploration noise for MountainCar), scaled down to learn on a CPU in
 20k and 50k env steps. The brax presets act in 8 envs, one gradient step
-per 4 env steps, with observation normalisation.
+per 4 env steps, with observation normalisation; inverted_pendulum takes
+one per env step on brax's generalized backend, with exploration noise 0.3
+(README: TD3 ended at 1000 on 4 of 4 seeds, DDPG on 3 of 4).
 """
 from ml_collections import config_dict
 
