@@ -15,8 +15,9 @@ On top of the base settings below, the single-option variants keep every
 transition of the run (buffer 131,072) and use lr 1e-3 (nstep: 2e-3;
 dueling: 2e-3 with a hard target copy every 128 gradient steps; qr: the
 same with the Huber quantile loss); rainbow takes a quarter gradient step per env step at
-lr 6e-3 over 32,768 env steps. Tuned on CartPole-v1; their measured
-returns are in the README's table.
+lr 6e-3 over 32,768 env steps. Tuned on CartPole-v1 and applied there
+only (on other environments a variant adds its option to the env's
+preset); their measured returns are in the README's table.
 
 CartPole-v1's tuned preset is double DQN with a dueling C51 head, Huber
 loss, a quarter gradient step per env step, lr 2e-3 and a buffer that
@@ -96,10 +97,12 @@ SINGLE_OPTION_VARIANTS = ("dqn", "double", "dueling", "nstep", "per", "c51",
 
 def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
   a = c.agent
-  if variant in SINGLE_OPTION_VARIANTS:
-    # Tuned on CartPole-v1 only, though other envs' variants get them too
-    # (4-8 seeds per setting; one seed's final return swings by 100s, so
-    # these are the settings that held up across seeds). With the base's
+  # The variants' rates, buffers, targets and run lengths were tuned on
+  # CartPole-v1; elsewhere a variant adds its option to the env's preset.
+  tuned = c.env == "gymnax:CartPole-v1"
+  if variant in SINGLE_OPTION_VARIANTS and tuned:
+    # 4-8 seeds per setting; one seed's final return swings by 100s, so
+    # these are the settings that held up across seeds. With the base's
     # 50k buffer and lr 5e-4, plain DQN, PER and C51 reached 500 and then
     # fell off late on some seeds (4-seed final means 424, 329, 353); a
     # buffer that keeps every transition of the run (131,072 > 106,496
@@ -115,11 +118,13 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     # be worth) to 120-250 and the greedy return fell off late: final
     # means 272 (lr 5e-4 to 2e-3, 12 runs), 123 with the Huber loss.
     a.dueling = True
-    a.learning_rate = 2e-3
-    a.tau, a.target_period = 1.0, 128
+    if tuned:
+      a.learning_rate = 2e-3
+      a.tau, a.target_period = 1.0, 128
   elif variant == "nstep":
     a.n_step = 3
-    a.learning_rate = 2e-3   # 1e-3 plateaued at 357 and 449 on 2 of 4 seeds
+    if tuned:
+      a.learning_rate = 2e-3  # 1e-3 plateaued at 357 and 449 on 2 of 4 seeds
   elif variant == "per":
     a.prioritised = True
   elif variant == "c51":
@@ -133,8 +138,9 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     a.distributional = "qr"
     a.num_atoms = 32
     a.loss = "huber"
-    a.learning_rate = 2e-3
-    a.tau, a.target_period = 1.0, 128
+    if tuned:
+      a.learning_rate = 2e-3
+      a.tau, a.target_period = 1.0, 128
   elif variant == "rainbow":
     a.double_q = a.dueling = a.prioritised = True
     a.n_step = 3
@@ -144,8 +150,9 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     # A high rate, decayed to 0 over a short run: lr 6e-3 over 32,768 steps
     # ended at 494, 500 and 499 (mean greedy return, 3 x 4 seeds: seeds 0-3,
     # 100-103, 200-203); lr 1e-3 over 49,152 steps ended at 434.
-    a.replay_ratio, a.learning_rate = 0.25, 6e-3
-    c.total_env_steps = 32_768
+    if tuned:
+      a.replay_ratio, a.learning_rate = 0.25, 6e-3
+      c.total_env_steps = 32_768
   elif variant == "fast":
     # Wall-clock time to 475 (benchmarks/dqn_cartpole.py --time_to_solve):
     # many envs and few, large-step updates. 64 envs x 4 steps, one

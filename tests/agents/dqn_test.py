@@ -225,6 +225,23 @@ class ValidateTest(parameterized.TestCase):
       off = gram[~np.eye(256, dtype=bool)]
       self.assertAlmostEqual(np.std(off), 1 / np.sqrt(256), delta=0.01)
 
+  def test_cartpole_tuning_stays_on_cartpole(self):
+    # A variant elsewhere adds its option to the env's own preset; the
+    # rates, buffers, targets and lengths tuned on CartPole stay there.
+    for env in ("Acrobot-v1", "Breakout-MinAtar"):
+      preset = dqn_config.get_config(env)
+      for variant in ("dqn", "dueling", "nstep", "qr", "rainbow"):
+        config = dqn_config.get_config(f"{env},{variant}")
+        for name in ("learning_rate", "buffer_size", "tau", "target_period",
+                     "replay_ratio"):
+          self.assertEqual(config.agent[name], preset.agent[name],
+                           (env, variant, name))
+        self.assertEqual(config.total_env_steps, preset.total_env_steps)
+    rainbow = dqn_config.get_config("Breakout-MinAtar,rainbow").agent
+    self.assertEqual((rainbow.n_step, rainbow.distributional), (3, "c51"))
+    self.assertEqual(
+        dqn_config.get_config("CartPole-v1,dueling").agent.target_period, 128)
+
   @parameterized.parameters(*dqn_config.ENVS)
   def test_every_preset_builds(self, env):
     variants = dqn_config.VARIANTS if env == "CartPole-v1" else ("",)
