@@ -107,9 +107,6 @@ def validate(settings, spec: EnvSpec) -> None:
   if settings.distributional not in DISTRIBUTIONAL:
     raise ValueError(f"config.agent.distributional must be one of "
                      f"{DISTRIBUTIONAL}, got {settings.distributional!r}.")
-  if settings.get("torso_init", "orthogonal") not in networks.TORSO_INITS:
-    raise ValueError(f"config.agent.torso_init must be one of "
-                     f"{networks.TORSO_INITS}, got {settings.torso_init!r}.")
   if settings.loss not in LOSSES:
     raise ValueError(f"config.agent.loss must be one of {LOSSES}, got "
                      f"{settings.loss!r}.")

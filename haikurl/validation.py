@@ -4,7 +4,7 @@ Every problem raises a ValueError with one line saying what to change; the
 CLI prints it and exits with status 2. Agents add their own checks in
 `validate(settings, spec)`; the checks here apply to every agent, by the
 names of the config's keys (`batch_size` and `buffer_size`, `num_minibatches`,
-`*hidden_sizes`, `*learning_rate`, ...), so an agent that forgets one still
+`*hidden_sizes`, `*learning_rate`, `torso_init`, ...), so an agent that forgets one still
 gets it.
 """
 import errno
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from haikurl import envs as envs_lib
+from haikurl import networks
 
 # Free space a workdir needs before a run starts (config, metrics, a few
 # checkpoints of a small agent). Checked before compiling, so a full disk
@@ -57,6 +58,9 @@ def check_agent_settings(agent) -> None:
             or size < 1):
           raise ValueError(f"config.agent.{name} must be a tuple of positive "
                            f"integers, got {value!r}.")
+    elif name == "torso_init" and value not in networks.TORSO_INITS:
+      raise ValueError(f"config.agent.torso_init must be one of "
+                       f"{networks.TORSO_INITS}, got {value!r}.")
     elif name.endswith("learning_rate") and _is_number(value) and value <= 0:
       raise ValueError(f"config.agent.{name} must be positive, got "
                        f"{_fmt(value)}.")

@@ -11,6 +11,7 @@ from agents import dqn
 from configs import dqn as dqn_config
 from haikurl import hparams as hparams_lib
 from haikurl import networks
+from haikurl import validation
 from haikurl.types import EnvSpec, Transition
 
 
@@ -199,9 +200,13 @@ class ValidateTest(parameterized.TestCase):
       dqn.validate(settings, cartpole_spec())
 
   def test_unknown_torso_init_is_refused_with_the_known_ones(self):
-    settings, _ = settings_and_hparams(torso_init="xavier")
+    # haikurl.validation's check by key name, run before any agent code.
+    config = dqn_config.get_config("CartPole-v1")
+    config.agent.torso_init = "xavier"
     with self.assertRaisesRegex(ValueError, "torso_init.*orthogonal.*lecun"):
-      dqn.validate(settings, cartpole_spec())
+      validation.check_config(config)
+    with self.assertRaisesRegex(ValueError, "torso_init.*orthogonal.*lecun"):
+      haikurl.make_train(config)
 
   @parameterized.parameters(("orthogonal", 2.0), ("lecun", 1.0))
   def test_torso_init(self, init, gain):
