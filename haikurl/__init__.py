@@ -19,6 +19,7 @@ _NAMES = {
     "TimeStep": "haikurl.types", "Transition": "haikurl.types",
     "Train": "haikurl.loop", "TrainState": "haikurl.loop",
     "make_train": "haikurl.loop", "compiler_options": "haikurl.loop",
+    "make_env": "haikurl.loop", "agent_settings": "haikurl.loop",
     "load_policy": "haikurl.checkpoint",
 }
 

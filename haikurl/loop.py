@@ -64,14 +64,85 @@ class EpisodeStats(NamedTuple):
   count: jax.Array    # [] number of episodes ended
 
 
-def make_env(config, num_envs: int, evaluation_env: bool = False):
-  """Builds the config's environment (training or evaluation flavour)."""
+def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
+  """The config's environment, as the loop builds it.
+
+  Honours `config.env`, `config.env_kwargs` (brax backend and episode
+  length, gymnax env params) and `config.normalize_observations`.
+
+  Args:
+    config: a haikurl config.
+    num_envs: batch size of the env; default `config.agent.num_envs`
+      (training) or `config.num_eval_episodes` (evaluation).
+    evaluation: the evaluation flavour: observation-normalisation
+      statistics are frozen (they come from the training env's state).
+
+  Returns:
+    A batched, auto-resetting `haikurl.envs.Env`.
+  """
+  if num_envs is None:
+    num_envs = (config.num_eval_episodes if evaluation
+                else config.agent.num_envs)
   env_cfg = config.get("env_kwargs", config_dict.ConfigDict())
   kwargs = env_cfg.to_dict() if env_cfg else {}
   return envs_lib.make(
-      config.env, num_envs,
+      config.env, int(num_envs),
       normalize_observations=config.get("normalize_observations", False),
-      update_statistics=not evaluation_env, **kwargs)
+      update_statistics=not evaluation, **kwargs)
+
+
+class RunLength(NamedTuple):
+  """How a config's run divides into iterations and evaluation periods."""
+  steps_per_iteration: int  # num_envs * rollout_length
+  iterations_per_eval: int
+  num_evals: int
+
+  @property
+  def steps_per_eval(self) -> int:
+    return self.iterations_per_eval * self.steps_per_iteration
+
+  @property
+  def total_env_steps(self) -> int:
+    return self.num_evals * self.steps_per_eval
+
+
+def run_length(config) -> RunLength:
+  """The run's iterations and periods (see `make_train`)."""
+  steps_per_iteration = int(config.agent.num_envs) * int(
+      config.agent.rollout_length)
+  iterations_per_eval = max(1, round(config.eval_every / steps_per_iteration))
+  steps_per_eval = iterations_per_eval * steps_per_iteration
+  num_evals = max(1, math.ceil(config.total_env_steps / steps_per_eval))
+  return RunLength(steps_per_iteration, iterations_per_eval, num_evals)
+
+
+def agent_settings(config, agent: Any = None):
+  """The agent's (static settings, default traced HParams) for `config`.
+
+  What `make_train` passes to `agent.make` and `train`: use it to drive the
+  `init / act / learn` triple from your own loop:
+
+      settings, hp = haikurl.agent_settings(config)
+      env = haikurl.make_env(config)
+      triple = ppo.make(settings, env.spec)
+
+  Args:
+    config: a haikurl config (`config.agent.name` names the agent).
+    agent: the agent module; default: looked up from `config.agent.name`.
+
+  Returns:
+    (settings, hparams); settings include the run's `total_env_steps` (in
+    whole iterations, as `make_train` runs it).
+  """
+  agent_module = agent if agent is not None else registry.lookup(
+      config.agent.name)
+  validation.check_config(config)
+  length = run_length(config)
+  settings, hparams = hparams_lib.split(
+      config.agent, agent_module.HParams,
+      total_env_steps=length.total_env_steps)
+  validation.check_hparams(config.agent.name, hparams)
+  return settings, hparams
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, for jit
@@ -264,22 +335,15 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   """
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
-  validation.check_config(config)
-  num_envs = int(config.agent.num_envs)
-  rollout_length = int(config.agent.rollout_length)
-  env = make_env(config, num_envs)
-  eval_env = make_env(config, int(config.num_eval_episodes),
-                      evaluation_env=True)
-
-  steps_per_iteration = num_envs * rollout_length
-  iterations_per_eval = max(1, round(config.eval_every / steps_per_iteration))
-  steps_per_eval = iterations_per_eval * steps_per_iteration
-  num_evals = max(1, math.ceil(config.total_env_steps / steps_per_eval))
-  total = num_evals * steps_per_eval
-
-  settings, default_hparams = hparams_lib.split(
-      config.agent, agent_module.HParams, total_env_steps=total)
-  validation.check_hparams(config.agent.name, default_hparams)
+  settings, default_hparams = agent_settings(config, agent_module)
+  length = run_length(config)
+  steps_per_iteration = length.steps_per_iteration
+  iterations_per_eval = length.iterations_per_eval
+  steps_per_eval = length.steps_per_eval
+  num_evals = length.num_evals
+  total = length.total_env_steps
+  env = make_env(config)
+  eval_env = make_env(config, evaluation=True)
   if hasattr(agent_module, "validate"):
     agent_module.validate(settings, env.spec)
   # Only after every check, so a rejected config prints just its error.
