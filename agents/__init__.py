@@ -1,8 +1,9 @@
 """Built-in agents, registered with haikurl by name.
 
 `agents.get("ppo")` returns the module; an unknown name lists the known ones.
-Each module provides `HParams`, `make(settings, spec) -> Agent` and
-`validate(settings, spec)`.
+Each module provides `Settings` (its static settings, with defaults),
+`HParams` (its traced hyperparameters, with defaults), `make(settings, spec,
+**hooks) -> Agent` and `validate(settings, spec)`.
 """
 from agents import ddpg
 from agents import dqn

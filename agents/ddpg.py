@@ -6,45 +6,43 @@ the actor and the targets move on every critic step. This is Fujimoto's
 Polyak targets, uniform random actions before `learning_starts`, no
 batch norm and no weight decay. Metrics are TD3's (agents/td3.py).
 """
+import dataclasses
 from typing import NamedTuple
 
-import jax
-from ml_collections import config_dict
-
 from agents import td3
+from haikurl import offpolicy
+from haikurl import settings as s
 from haikurl.types import Agent, EnvSpec
 
 State = td3.State
+validate = td3.validate
 
-# The settings that turn TD3 into DDPG; a config may not set them otherwise.
+# What turns TD3 into DDPG; DDPG's Settings have no such fields.
 DDPG_SETTINGS = dict(twin_critics=False, target_policy_smoothing=False,
                      policy_delay=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings(offpolicy.ActorCriticSettings):
+  """DDPG's static settings: TD3's without its three extras."""
+  learning_starts: int = s.setting(
+      25_000, "env steps of uniform random actions before learning",
+      s.non_negative_int)
+
+
 class HParams(NamedTuple):
-  actor_learning_rate: jax.Array
-  critic_learning_rate: jax.Array
-  discount: jax.Array
-  tau: jax.Array                # Polyak rate of the targets
-  exploration_noise: jax.Array  # std of the Gaussian exploration noise
+  actor_learning_rate: float = 3e-4
+  critic_learning_rate: float = 3e-4
+  discount: float = 0.99
+  tau: float = 0.005               # Polyak rate of the targets
+  exploration_noise: float = 0.1   # std, in units of half the action range
+  CHECKS = {k: v for k, v in td3.HParams.CHECKS.items()
+            if k in ("actor_learning_rate", "critic_learning_rate",
+                     "discount", "tau", "exploration_noise")}
 
 
-def _td3_settings(settings) -> config_dict.FrozenConfigDict:
-  values = settings.to_dict() if hasattr(settings, "to_dict") else dict(settings)
-  for name, value in DDPG_SETTINGS.items():
-    if name in values and values[name] != value:
-      raise ValueError(f"config.agent.{name}={values[name]!r} is not DDPG; "
-                       f"use configs/td3.py for TD3's extras.")
-  values.update(DDPG_SETTINGS)
-  return config_dict.FrozenConfigDict(values)
-
-
-def validate(settings, spec: EnvSpec) -> None:
-  td3.check_continuous(spec)
-  td3.validate(_td3_settings(settings), spec)
-
-
-def make(settings, spec: EnvSpec) -> Agent:
+def make(settings: Settings, spec: EnvSpec) -> Agent:
   """DDPG's init, act and learn: td3.make with one critic, no smoothing, no
   delay (it never reads HParams' target-noise fields)."""
-  return td3.make(_td3_settings(settings), spec)
+  return td3.make(td3.Settings(**dataclasses.asdict(settings), **DDPG_SETTINGS),
+                  spec)

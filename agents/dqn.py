@@ -18,23 +18,26 @@ Options (static settings), each a Python `if` resolved while tracing:
 `CartPole-v1,rainbow` in configs/dqn.py turns on all but "qr" (Hessel et
 al., 2018, without noisy nets: exploration stays epsilon-greedy).
 
-Replay: the agent owns a flashbax trajectory buffer, one row per env, and
-samples windows of `n_step` consecutive transitions (n = 1: single
-transitions). Every transition keeps its own pre-reset next observation, so no
-target pairs the last step of an episode with the first of the next.
-`learn` adds the [T, B] trajectory, then, once the buffer can sample and
-`learning_starts` env steps have been taken, runs
-`num_envs * rollout_length * replay_ratio` gradient steps in a `lax.scan`
-under a `lax.cond` (a real branch under `vmap`: the buffer's counters are not
-batched because `init` creates the buffer).
+Replay and learning: the off-policy engine (`haikurl.offpolicy`): single
+transitions, or windows of `n_step` consecutive transitions of one env cut
+at the first episode end; every transition keeps its own pre-reset next
+observation, so no target pairs the last step of an episode with the first
+of the next. `learn` adds the [T, B] trajectory, then, once the buffer can
+sample and `learning_starts` env steps are stored, takes
+`num_envs * rollout_length * replay_ratio` gradient steps (`update` below).
 
-Exploration: epsilon-greedy, uniform random actions before `learning_starts`,
+A variant changes the learning rule through the `loss` hook of `make`
+(signature of `q_learning_loss`): it receives `hp` (extend `HParams` with
+`haikurl.settings.extend_hparams` for traced coefficients of its own) and
+the online and target networks' outputs at both ends of each transition.
+
+Exploration: epsilon-greedy; uniform random actions before `learning_starts`,
 then epsilon decays linearly from `epsilon_start` to `epsilon_end` over the
 first `exploration_fraction` of `total_env_steps`. Target network: every
 `target_period` gradient steps, target <- tau * online + (1 - tau) * target
 (tau = 1: DQN's periodic copy; target_period = 1, tau = 0.005: Polyak).
 Gradients are clipped by global norm; Adam; the rate optionally decays
-linearly to 0 over the run.
+linearly to 0 over the run (`haikurl.optim`).
 
 Metrics (means over the learn call's gradient steps; 0 before learning):
   loss/td             mean (importance-weighted) loss of the sampled batch
@@ -42,10 +45,13 @@ Metrics (means over the learn call's gradient steps; 0 before learning):
   train/q_mean        mean Q(s, a) of the sampled transitions
   train/epsilon       the exploration epsilon after this rollout
   train/num_updates   gradient steps taken so far
+  train/gradient_steps  gradient steps this learn call took (0 or the number per call)
   train/learning_rate the (annealed) learning rate
   train/importance_exponent  beta of the importance weights (prioritised)
 """
-from typing import Any, NamedTuple
+import dataclasses
+import functools
+from typing import Any, Callable, NamedTuple
 
 import chex
 import haiku as hk
@@ -55,24 +61,80 @@ import optax
 import rlax
 
 from haikurl import networks
-from haikurl import replay
-from haikurl import returns
-from haikurl.types import Agent, EnvSpec
+from haikurl import offpolicy
+from haikurl import optim
+from haikurl import settings as s
+from haikurl.types import Agent, EnvSpec, Transition
 
 DISTRIBUTIONAL = ("none", "c51", "qr")
 LOSSES = ("huber", "l2")
-PRIORITY_EPSILON = 1e-6  # keeps every stored transition sampleable
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(offpolicy.Settings):
+  """DQN's static settings (defaults: the base of configs/dqn.py)."""
+  num_envs: int = s.setting(16, "environments stepped in parallel",
+                            s.positive_int)
+  rollout_length: int = s.setting(8, "env steps per env between learn calls",
+                                  s.positive_int)
+  hidden_sizes: tuple = s.setting((64, 64), "units of the MLP torso's layers",
+                                  s.positive_ints)
+  activation: str = s.setting("relu", "torso nonlinearity",
+                              s.one_of(*networks.ACTIVATIONS))
+  torso_init: str = s.setting("orthogonal", "torso weight initialisation",
+                              s.one_of(*networks.TORSO_INITS))
+  double_q: bool = s.setting(True, "the online net picks the bootstrap action",
+                             s.boolean)
+  dueling: bool = s.setting(False, "value + advantage streams", s.boolean)
+  n_step: int = s.setting(1, "steps of the multi-step return", s.positive_int)
+  prioritised: bool = s.setting(False, "prioritised replay", s.boolean)
+  priority_exponent: float = s.setting(0.6, "alpha of prioritised replay",
+                                       s.number)
+  distributional: str = s.setting("none", "'none', 'c51' or 'qr'",
+                                  s.one_of(*DISTRIBUTIONAL))
+  num_atoms: int = s.setting(51, "C51 atoms or QR quantiles", s.positive_int)
+  v_min: float = s.setting(0.0, "C51 support's lower end", s.number)
+  v_max: float = s.setting(100.0, "C51 support's upper end", s.number)
+  loss: str = s.setting("l2", "'huber' or 'l2' (qr: Huber parameter 1 or 0)",
+                        s.one_of(*LOSSES))
+  buffer_size: int = s.setting(50_000, "replay capacity in transitions",
+                               s.positive_int)
+  batch_size: int = s.setting(128, "transitions per gradient step",
+                              s.positive_int)
+  learning_starts: int = s.setting(
+      1_000, "env steps of uniform random actions before learning",
+      s.non_negative_int)
+  replay_ratio: float = s.setting(0.5, "gradient steps per env step", s.number)
+  target_period: int = s.setting(1, "gradient steps between target updates",
+                                 s.positive_int)
+  adam_eps: float = s.setting(1e-8, "Adam's epsilon", s.number)
+  anneal_learning_rate: bool = s.setting(
+      True, "decay the rate linearly to 0 over the run", s.boolean)
+
+  def check(self):
+    super().check()
+    if self.distributional == "c51" and not self.v_min < self.v_max:
+      raise ValueError(f"config.agent.v_min={self.v_min} must be below "
+                       f"v_max={self.v_max}.")
+    if self.buffer_size // self.num_envs < 2 * self.n_step:
+      raise ValueError(f"config.agent.buffer_size={self.buffer_size} leaves "
+                       f"fewer than 2 * n_step steps per env.")
 
 
 class HParams(NamedTuple):
-  learning_rate: jax.Array
-  discount: jax.Array
-  epsilon_start: jax.Array
-  epsilon_end: jax.Array
-  exploration_fraction: jax.Array  # of total_env_steps to reach epsilon_end
-  tau: jax.Array                   # target update step size
-  max_grad_norm: jax.Array
-  importance_exponent: jax.Array   # initial beta of prioritised replay
+  learning_rate: float = 5e-4
+  discount: float = 0.99
+  epsilon_start: float = 1.0
+  epsilon_end: float = 0.05
+  exploration_fraction: float = 0.2  # of total_env_steps to reach epsilon_end
+  tau: float = 0.01                  # target update step size; 1 is a copy
+  max_grad_norm: float = 10.0
+  importance_exponent: float = 0.4   # initial beta of prioritised replay
+  CHECKS = {"learning_rate": s.positive, "discount": s.unit_interval,
+            "epsilon_start": s.unit_interval, "epsilon_end": s.unit_interval,
+            "exploration_fraction": s.positive, "tau": s.unit_interval,
+            "max_grad_norm": s.positive,
+            "importance_exponent": s.unit_interval}
 
 
 class State(NamedTuple):
@@ -80,53 +142,36 @@ class State(NamedTuple):
   target_params: hk.Params
   opt_state: optax.OptState
   buffer: Any              # flashbax buffer state (counters unbatched)
-  env_steps: jax.Array     # [] int32 env steps seen by learn
+  env_steps: jax.Array     # [] int32 env steps stored
   num_updates: jax.Array   # [] int32 gradient steps taken
 
 
-def updates_per_learn(settings) -> int:
-  """Gradient steps per learn call: num_envs * rollout_length * replay_ratio."""
-  return int(round(settings.num_envs * settings.rollout_length *
-                   settings.replay_ratio))
+class QOutputs(NamedTuple):
+  """The network outputs a loss hook may use, for a batch of N transitions.
+
+  Each is the head's output (`networks.QValues`, `CategoricalQ` or
+  `QuantileQ`, all with `q_values` [N, A]). Only `online_tm1` carries
+  gradients; outputs a loss does not read are removed by XLA.
+  """
+  online_tm1: Any  # online net at obs_tm1
+  online_t: Any    # online net at the bootstrap observation
+  target_tm1: Any  # target net at obs_tm1
+  target_t: Any    # target net at the bootstrap observation
 
 
-def validate(settings, spec: EnvSpec) -> None:
-  """Raises ValueError with one line when the settings cannot work."""
+def validate(settings: Settings, spec: EnvSpec) -> None:
+  """Raises ValueError with one line when the env does not fit DQN."""
+  del settings
   if not spec.discrete:
     raise ValueError(f"DQN needs discrete actions, but {spec.name} has a "
-                     f"continuous action space; use SAC or TD3 instead.")
-  if settings.batch_size > settings.buffer_size:
-    raise ValueError(f"config.agent.batch_size={settings.batch_size} is larger "
-                     f"than config.agent.buffer_size={settings.buffer_size}.")
-  per_learn = (settings.num_envs * settings.rollout_length *
-               settings.replay_ratio)
-  if updates_per_learn(settings) < 1 or abs(per_learn - round(per_learn)) > 1e-6:
-    raise ValueError(
-        f"num_envs * rollout_length * replay_ratio = {per_learn:g} must be a "
-        f"positive whole number of gradient steps per learn call.")
-  if settings.distributional not in DISTRIBUTIONAL:
-    raise ValueError(f"config.agent.distributional must be one of "
-                     f"{DISTRIBUTIONAL}, got {settings.distributional!r}.")
-  if settings.loss not in LOSSES:
-    raise ValueError(f"config.agent.loss must be one of {LOSSES}, got "
-                     f"{settings.loss!r}.")
-  for name in ("n_step", "target_period", "batch_size", "num_atoms"):
-    if int(settings[name]) < 1:
-      raise ValueError(f"config.agent.{name} must be >= 1, got "
-                       f"{settings[name]}.")
-  if settings.distributional == "c51" and not settings.v_min < settings.v_max:
-    raise ValueError(f"config.agent.v_min={settings.v_min} must be below "
-                     f"v_max={settings.v_max}.")
-  if settings.buffer_size // settings.num_envs < 2 * settings.n_step:
-    raise ValueError(f"config.agent.buffer_size={settings.buffer_size} leaves "
-                     f"fewer than 2 * n_step steps per env.")
+                     "continuous action space; use SAC or TD3 instead.")
 
 
-def make_network(settings, spec: EnvSpec):
+def make_network(settings: Settings, spec: EnvSpec):
   """The Q network: torso, then a Q, C51 or quantile head (dueling or not)."""
   def forward(obs):
     x = networks.torso(obs, settings.hidden_sizes, settings.activation, "torso",
-                       settings.get("torso_init", "orthogonal"))
+                       settings.torso_init)
     if settings.distributional == "c51":
       atoms = jnp.linspace(settings.v_min, settings.v_max, settings.num_atoms)
       return networks.categorical_q_head(x, spec.num_actions, atoms,
@@ -138,189 +183,183 @@ def make_network(settings, spec: EnvSpec):
   return hk.without_apply_rng(hk.transform(forward))
 
 
-def make_loss(settings):
-  """Per-example loss of a batch and what sets its priority.
+# Loss hooks: loss(q: QOutputs, batch: Transition [N], hp, settings) ->
+# (loss [N], priority [N]). `batch.action` is a_tm1, `batch.reward` the
+# (n-step) return r_t and `batch.discount` the full bootstrap discount
+# (gamma^k for k steps that did not terminate, 0 after a termination), so a
+# one-step rule's (r_t, discount_t) are (batch.reward, batch.discount). The
+# priority is what prioritised replay stores (|TD error| or the loss).
 
-  Returns:
-    loss(out_tm1, a_tm1, r_t, discount_t, out_t, selector_t) ->
-    (loss [N], priority_error [N]) where `out_*` are head outputs for the
-    batch, `out_t` from the target net and `selector_t` the net that picks
-    the bootstrap action (online for double Q, else the target net).
-  """
-  huber = settings.loss == "huber"
+def _scalar_loss(settings, td):
+  return rlax.huber_loss(td, 1.0) if settings.loss == "huber" else \
+      rlax.l2_loss(td)
 
-  def scalar_loss(td):
-    return rlax.huber_loss(td, 1.0) if huber else rlax.l2_loss(td)
 
-  def q_loss(out_tm1, a_tm1, r_t, discount_t, out_t, selector_t):
-    if settings.double_q:
-      td = jax.vmap(rlax.double_q_learning)(
-          out_tm1.q_values, a_tm1, r_t, discount_t, out_t.q_values,
-          selector_t.q_values)
-    else:
-      td = jax.vmap(rlax.q_learning)(out_tm1.q_values, a_tm1, r_t, discount_t,
-                                     out_t.q_values)
-    return scalar_loss(td), jnp.abs(td)
+def q_learning_loss(q: QOutputs, batch: Transition, hp, settings):
+  """(Double) Q-learning; double Q picks a_t with the online net."""
+  del hp
+  if settings.double_q:
+    td = jax.vmap(rlax.double_q_learning)(
+        q.online_tm1.q_values, batch.action, batch.reward, batch.discount,
+        q.target_t.q_values, q.online_t.q_values)
+  else:
+    td = jax.vmap(rlax.q_learning)(q.online_tm1.q_values, batch.action,
+                                   batch.reward, batch.discount,
+                                   q.target_t.q_values)
+  return _scalar_loss(settings, td), jnp.abs(td)
 
-  def c51_loss(out_tm1, a_tm1, r_t, discount_t, out_t, selector_t):
-    # The selector is only argmax-ed; with double_q=False it is the target.
-    loss = jax.vmap(rlax.categorical_double_q_learning,
-                    in_axes=(None, 0, 0, 0, 0, None, 0, 0))(
-        out_tm1.atoms, out_tm1.q_logits, a_tm1, r_t, discount_t, out_t.atoms,
-        out_t.q_logits, selector_t.q_values)
-    return loss, loss
 
-  def qr_loss(out_tm1, a_tm1, r_t, discount_t, out_t, selector_t):
-    loss = jax.vmap(rlax.quantile_q_learning,
-                    in_axes=(0, None, 0, 0, 0, 0, 0, None))(
-        out_tm1.q_dist, out_tm1.tau, a_tm1, r_t, discount_t, selector_t.q_dist,
-        out_t.q_dist, 1.0 if huber else 0.0)
-    return loss, loss
+def c51_loss(q: QOutputs, batch: Transition, hp, settings):
+  """Categorical (double) Q-learning on the C51 support."""
+  del hp
+  selector = q.online_t if settings.double_q else q.target_t
+  loss = jax.vmap(rlax.categorical_double_q_learning,
+                  in_axes=(None, 0, 0, 0, 0, None, 0, 0))(
+      q.online_tm1.atoms, q.online_tm1.q_logits, batch.action, batch.reward,
+      batch.discount, q.target_t.atoms, q.target_t.q_logits,
+      selector.q_values)
+  return loss, loss
 
-  return {"none": q_loss, "c51": c51_loss, "qr": qr_loss}[
+
+def quantile_loss(q: QOutputs, batch: Transition, hp, settings):
+  """Quantile regression Q-learning (Huber parameter 1 with loss='huber')."""
+  del hp
+  selector = q.online_t if settings.double_q else q.target_t
+  loss = jax.vmap(rlax.quantile_q_learning,
+                  in_axes=(0, None, 0, 0, 0, 0, 0, None))(
+      q.online_tm1.q_dist, q.online_tm1.tau, batch.action, batch.reward,
+      batch.discount, selector.q_dist, q.target_t.q_dist,
+      1.0 if settings.loss == "huber" else 0.0)
+  return loss, loss
+
+
+def default_loss(settings: Settings) -> Callable:
+  """The loss hook `settings.distributional` selects."""
+  return {"none": q_learning_loss, "c51": c51_loss, "qr": quantile_loss}[
       settings.distributional]
 
 
-def make(settings, spec: EnvSpec, loss=None) -> Agent:
+def epsilon(settings: Settings, hp, env_steps) -> jax.Array:
+  """Linear decay from epsilon_start to epsilon_end over a fraction of the run."""
+  frac = env_steps.astype(jnp.float32) / (hp.exploration_fraction *
+                                          float(settings.total_env_steps))
+  return hp.epsilon_start + (hp.epsilon_end - hp.epsilon_start) * jnp.minimum(
+      frac, 1.0)
+
+
+def importance_exponent(settings: Settings, hp, env_steps) -> jax.Array:
+  """beta, annealed linearly from hp.importance_exponent to 1 over the run."""
+  frac = jnp.minimum(env_steps.astype(jnp.float32) /
+                     float(settings.total_env_steps), 1.0)
+  return hp.importance_exponent + (1.0 - hp.importance_exponent) * frac
+
+
+def loss_fn(params, state: State, batch: Transition, weights, hp, *, net,
+            loss, settings):
+  """The weighted loss of a batch and its metrics; gradients in `params`."""
+  stop = jax.lax.stop_gradient
+  q = QOutputs(online_tm1=net.apply(params, batch.obs),
+               online_t=stop(net.apply(state.params, batch.next_obs)),
+               target_tm1=stop(net.apply(state.target_params, batch.obs)),
+               target_t=stop(net.apply(state.target_params, batch.next_obs)))
+  per_example, priority = loss(q, batch, hp, settings)
+  chex.assert_shape([per_example, priority], batch.action.shape)
+  q_a = jnp.take_along_axis(q.online_tm1.q_values, batch.action[:, None],
+                            axis=-1)
+  metrics = {"loss/td": jnp.mean(weights * per_example),
+             "train/td_abs": jnp.mean(priority),
+             "train/q_mean": jnp.mean(q_a)}
+  return metrics["loss/td"], (priority, metrics)
+
+
+def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
+           opt: optim.Optimizer, settings: Settings):
+  """One gradient step on a sampled batch, then the target update.
+
+  Returns:
+    (state, metrics, priorities [N]) as `offpolicy.make_learn` expects.
+  """
+  del key
+  metrics = {}
+  weights = jnp.ones_like(sample.batch.reward)
+  if settings.prioritised:
+    beta = importance_exponent(settings, hp, state.env_steps)
+    weights = offpolicy.importance_weights(sample.probabilities, beta)
+    metrics["train/importance_exponent"] = beta
+  grads, (priority, loss_metrics) = jax.grad(loss_fn, has_aux=True)(
+      state.params, state, sample.batch, weights, hp, net=net, loss=loss,
+      settings=settings)
+  metrics.update(loss_metrics)
+  params, opt_state, lr = opt.step(state.params, grads, state.opt_state,
+                                   hp.learning_rate, hp.max_grad_norm)
+  num_updates = state.num_updates + 1
+  target_params = optax.incremental_update(params, state.target_params, hp.tau)
+  if settings.target_period > 1:
+    due = num_updates % settings.target_period == 0
+    target_params = jax.tree.map(lambda new, old: jnp.where(due, new, old),
+                                 target_params, state.target_params)
+  metrics["train/learning_rate"] = lr
+  state = state._replace(params=params, target_params=target_params,
+                         opt_state=opt_state, num_updates=num_updates)
+  return state, metrics, priority
+
+
+def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
+         network=None) -> Agent:
   """Builds DQN's init, act and learn for `spec` from static `settings`.
 
   Args:
-    settings: the static agent settings (see configs/dqn.py).
+    settings: DQN's Settings.
     spec: the env's spec; actions must be discrete.
-    loss: optionally, a per-example loss with `make_loss`'s signature, to
-      change the learning rule without copying this module.
+    loss: the loss hook (see `q_learning_loss`): `loss(q: QOutputs, batch,
+      hp, settings) -> (loss [N], priority [N])`. Default: the one
+      `settings.distributional` selects.
+    network: a Haiku-transformed Q network (`init(key, obs)`, `apply(params,
+      obs)` -> a head output with `q_values`); default `make_network`.
 
   Returns:
     Agent(init, act, learn).
   """
-  net = make_network(settings, spec)
-  loss = make_loss(settings) if loss is None else loss
-  buffer = replay.make_sequence_buffer(
-      settings.buffer_size, settings.num_envs, settings.batch_size,
-      settings.n_step, max(settings.learning_starts, settings.batch_size),
-      settings.prioritised, settings.get("priority_exponent", 0.6))
-  num_updates_per_learn = updates_per_learn(settings)
-  steps_per_learn = settings.num_envs * settings.rollout_length
-  total_steps = float(settings.total_env_steps)
-  total_updates = max(1.0, (total_steps - settings.learning_starts) *
-                      settings.replay_ratio)
-  # The optimiser's state does not depend on the rate's or the clipping
-  # norm's value, so both are applied from the traced `hp`.
-  adam = optax.scale_by_adam(eps=settings.adam_eps)
-
-  def epsilon(hp, env_steps):
-    frac = env_steps.astype(jnp.float32) / (hp.exploration_fraction *
-                                            total_steps)
-    eps = hp.epsilon_start + (hp.epsilon_end - hp.epsilon_start) * jnp.minimum(
-        frac, 1.0)
-    return jnp.where(env_steps < settings.learning_starts, 1.0, eps)
-
-  def learning_rate(hp, num_updates):
-    if settings.anneal_learning_rate:
-      frac = 1.0 - num_updates.astype(jnp.float32) / total_updates
-      return hp.learning_rate * jnp.maximum(frac, 0.0)
-    return hp.learning_rate
-
-  def importance_exponent(hp, env_steps):
-    frac = jnp.minimum(env_steps.astype(jnp.float32) / total_steps, 1.0)
-    return hp.importance_exponent + (1.0 - hp.importance_exponent) * frac
+  net = make_network(settings, spec) if network is None else network
+  loss = default_loss(settings) if loss is None else loss
+  replay = offpolicy.make_replay(settings, spec, settings.n_step,
+                                 settings.prioritised,
+                                 settings.priority_exponent)
+  opt = optim.make(eps=settings.adam_eps, clip=True,
+                   decay_steps=(settings.total_gradient_steps
+                                if settings.anneal_learning_rate else None))
 
   def init(key, hp):
     del hp
     params = net.init(key, spec.dummy_obs[None])
-    buffer_state = buffer.init(replay.dummy_transition(spec))
     zero = jnp.zeros((), jnp.int32)
-    return State(params, params, adam.init(params), buffer_state, zero, zero)
+    return State(params, params, opt.init(params), replay.init(), zero, zero)
 
   def act(state, obs, key, hp, evaluation=False):
     q_values = net.apply(state.params, obs).q_values               # [B, A]
     greedy = jnp.argmax(q_values, axis=-1).astype(jnp.int32)
     if evaluation:
       return greedy, ()
-    # Two draws per env rather than distrax.EpsilonGreedy's softmax and
-    # categorical sample: the same distribution (up to ties), cheaper.
-    explore_key, action_key = jax.random.split(key)
-    batch = q_values.shape[:1]
-    explore = jax.random.uniform(explore_key, batch) < epsilon(
-        hp, state.env_steps)
-    random = jax.random.randint(action_key, batch, 0, spec.num_actions)
-    return jnp.where(explore, random, greedy), ()
 
-  def loss_fn(params, target_out, selector_out, obs_tm1, a_tm1, r_t,
-              discount_t, weights):
-    out_tm1 = net.apply(params, obs_tm1)
-    per_example, priority_error = loss(out_tm1, a_tm1, r_t, discount_t,
-                                       target_out, selector_out)
-    chex.assert_shape(per_example, a_tm1.shape)
-    q_a = jnp.take_along_axis(out_tm1.q_values, a_tm1[:, None], axis=-1)
-    metrics = {"loss/td": jnp.mean(weights * per_example),
-               "train/td_abs": jnp.mean(priority_error),
-               "train/q_mean": jnp.mean(q_a)}
-    return metrics["loss/td"], (priority_error, metrics)
+    def epsilon_greedy(key):
+      # Two draws per env rather than distrax.EpsilonGreedy's softmax and
+      # categorical sample: the same distribution (up to ties), cheaper.
+      explore_key, action_key = jax.random.split(key)
+      batch = q_values.shape[:1]
+      explore = jax.random.uniform(explore_key, batch) < epsilon(
+          settings, hp, state.env_steps)
+      random = jax.random.randint(action_key, batch, 0, spec.num_actions)
+      return jnp.where(explore, random, greedy)
 
-  def update(state: State, key, hp):
-    """One gradient step on a sampled batch; priorities updated if any."""
-    sample = buffer.sample(state.buffer, key)
-    window = sample.experience                          # Transition [N, n]
-    nstep = jax.vmap(returns.n_step_bootstrap, in_axes=(0, 0, 0, None))(
-        window.reward, window.terminated, window.truncated, hp.discount)
-    obs_tm1 = window.obs[:, 0]
-    a_tm1 = window.action[:, 0]
-    obs_t = window.next_obs[jnp.arange(settings.batch_size), nstep.index]
-    target_out = net.apply(state.target_params, obs_t)
-    selector_out = (net.apply(state.params, obs_t) if settings.double_q
-                    else target_out)
-    weights = jnp.ones_like(nstep.reward)
-    metrics = {}
-    if settings.prioritised:
-      beta = importance_exponent(hp, state.env_steps)
-      weights = replay.importance_weights(sample.probabilities, beta)
-      metrics["train/importance_exponent"] = beta
-    grads, (priority_error, loss_metrics) = jax.grad(loss_fn, has_aux=True)(
-        state.params, jax.lax.stop_gradient(target_out),
-        jax.lax.stop_gradient(selector_out), obs_tm1, a_tm1, nstep.reward,
-        nstep.discount, weights)
-    metrics.update(loss_metrics)
-    grads, _ = optax.clip_by_global_norm(hp.max_grad_norm).update(grads, None)
-    updates, opt_state = adam.update(grads, state.opt_state)
-    lr = learning_rate(hp, state.num_updates)
-    params = optax.apply_updates(
-        state.params, jax.tree.map(lambda u: -lr * u, updates))
-    num_updates = state.num_updates + 1
-    target_params = optax.incremental_update(params, state.target_params,
-                                             hp.tau)
-    if settings.target_period > 1:
-      due = num_updates % settings.target_period == 0
-      target_params = jax.tree.map(lambda new, old: jnp.where(due, new, old),
-                                   target_params, state.target_params)
-    buffer_state = state.buffer
-    if settings.prioritised:
-      buffer_state = buffer.set_priorities(
-          buffer_state, sample.indices,
-          jax.lax.stop_gradient(priority_error) + PRIORITY_EPSILON)
-    metrics["train/learning_rate"] = lr
-    return State(params, target_params, opt_state, buffer_state,
-                 state.env_steps, num_updates), metrics
+    return offpolicy.explore(state, key, spec, settings, epsilon_greedy), ()
 
-  def train_steps(state, key, hp):
-    state, metrics = jax.lax.scan(
-        lambda s, k: update(s, k, hp), state,
-        jax.random.split(key, num_updates_per_learn))
-    return state, jax.tree.map(jnp.mean, metrics)
+  step = functools.partial(update, net=net, loss=loss, opt=opt,
+                           settings=settings)
+  engine_learn = offpolicy.make_learn(settings, replay, step)
 
   def learn(state, trajectory, key, hp):
-    # trajectory: Transition with fields [T, B, ...].
-    state = state._replace(
-        buffer=buffer.add(state.buffer, replay.to_sequences(trajectory)),
-        env_steps=state.env_steps + steps_per_learn)
-    can_learn = jnp.logical_and(buffer.can_sample(state.buffer),
-                                state.env_steps >= settings.learning_starts)
-    metric_shapes = jax.eval_shape(train_steps, state, key, hp)[1]
-    state, metrics = jax.lax.cond(
-        can_learn, lambda s: train_steps(s, key, hp),
-        lambda s: (s, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype),
-                                   metric_shapes)), state)
-    metrics["train/epsilon"] = epsilon(hp, state.env_steps)
+    state, metrics = engine_learn(state, trajectory, key, hp)
+    metrics["train/epsilon"] = epsilon(settings, hp, state.env_steps)
     metrics["train/num_updates"] = state.num_updates.astype(jnp.float32)
     return state, metrics
 

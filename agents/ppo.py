@@ -10,6 +10,11 @@ PureJaxRL); advantages normalised per minibatch when
 `normalize_advantages`; one sort per shuffle (argsort of random bits) rather
 than `jax.random.permutation`, which sorts twice.
 
+A variant passes its own pieces to `make`: `policy_loss`, `advantage_fn`
+(advantages from the rollout's rewards, discounts and values) and
+`value_loss`; each receives `hp`, so a variant's own traced coefficients
+(`haikurl.settings.extend_hparams`) can be swept.
+
 Metrics (means over the update's minibatches):
   loss/total        pg + value_coef * value - entropy_coef * entropy
   loss/policy       rlax clipped surrogate loss
@@ -18,8 +23,11 @@ Metrics (means over the update's minibatches):
   train/approx_kl   mean of (ratio - 1) - log ratio
   train/clip_fraction  fraction of samples whose ratio left [1-eps, 1+eps]
   train/learning_rate  the (annealed) learning rate used
+  train/gradient_steps gradient steps this learn call took
 """
-from typing import Any, NamedTuple
+import dataclasses
+import functools
+from typing import Callable, NamedTuple
 
 import chex
 import haiku as hk
@@ -29,20 +37,66 @@ import optax
 import rlax
 
 from haikurl import networks
+from haikurl import optim
 from haikurl import returns
-from haikurl.types import Agent, EnvSpec
+from haikurl import settings as s
+from haikurl.types import Agent, EnvSpec, Transition, check_trajectory
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(s.Settings):
+  """PPO's static settings (defaults: configs/ppo.py's CartPole-v1 preset)."""
+  num_envs: int = s.setting(16, "environments stepped in parallel",
+                            s.positive_int)
+  rollout_length: int = s.setting(32, "env steps per env between updates",
+                                  s.positive_int)
+  num_epochs: int = s.setting(4, "passes over each rollout", s.positive_int)
+  num_minibatches: int = s.setting(8, "minibatches per epoch", s.positive_int)
+  hidden_sizes: tuple = s.setting((64, 64), "units of the actor's and the "
+                                  "critic's MLP layers", s.positive_ints)
+  activation: str = s.setting("tanh", "MLP nonlinearity",
+                              s.one_of(*networks.ACTIVATIONS))
+  normalize_advantages: bool = s.setting(
+      True, "normalise advantages per minibatch", s.boolean)
+  clip_value_loss: bool = s.setting(
+      False, "clip the value loss around the rollout's values", s.boolean)
+  anneal_learning_rate: bool = s.setting(
+      True, "decay the rate linearly to 0 over the run", s.boolean)
+
+  def check(self):
+    super().check()
+    if self.steps_per_learn % self.num_minibatches:
+      raise ValueError(
+          f"config.agent.num_minibatches={self.num_minibatches} must divide "
+          f"num_envs * rollout_length = {self.num_envs} * "
+          f"{self.rollout_length} = {self.steps_per_learn}.")
+
+  @property
+  def minibatch_size(self) -> int:
+    return self.steps_per_learn // self.num_minibatches
+
+  @property
+  def total_gradient_steps(self) -> int:
+    updates_per_learn = self.num_epochs * self.num_minibatches
+    return max(1, self.total_env_steps // self.steps_per_learn *
+               updates_per_learn)
 
 
 class HParams(NamedTuple):
-  learning_rate: jax.Array
-  discount: jax.Array
-  gae_lambda: jax.Array
-  clip_epsilon: jax.Array
-  value_clip_epsilon: jax.Array
-  value_coef: jax.Array
-  entropy_coef: jax.Array
-  max_grad_norm: jax.Array
-  reward_scale: jax.Array  # rewards are multiplied by this in learn
+  learning_rate: float = 2.5e-3
+  discount: float = 0.99
+  gae_lambda: float = 0.95
+  clip_epsilon: float = 0.2
+  value_clip_epsilon: float = 0.2
+  value_coef: float = 0.5
+  entropy_coef: float = 0.01
+  max_grad_norm: float = 0.5
+  reward_scale: float = 1.0  # rewards are multiplied by this in learn
+  CHECKS = {"learning_rate": s.positive, "discount": s.unit_interval,
+            "gae_lambda": s.unit_interval, "clip_epsilon": s.non_negative,
+            "value_clip_epsilon": s.non_negative,
+            "value_coef": s.non_negative, "entropy_coef": s.non_negative,
+            "max_grad_norm": s.positive}
 
 
 class State(NamedTuple):
@@ -65,18 +119,25 @@ class Batch(NamedTuple):
   target: jax.Array
 
 
-def validate(settings, spec: EnvSpec) -> None:
-  samples = settings.num_envs * settings.rollout_length
-  if settings.num_minibatches < 1 or samples % settings.num_minibatches:
-    raise ValueError(
-        f"config.agent.num_minibatches={settings.num_minibatches} must divide "
-        f"num_envs * rollout_length = {samples}.")
-  if settings.num_epochs < 1:
-    raise ValueError(f"config.agent.num_epochs must be >= 1, got "
-                     f"{settings.num_epochs}.")
+class AdvantageInputs(NamedTuple):
+  """What an advantage hook sees of a rollout; every field [T, B].
+
+  Attributes:
+    r_t: rewards (times hp.reward_scale).
+    discount_t: hp.discount at a continuing step, 0 at a termination.
+    truncated_t: True where a time limit cut the episode: the trace must
+      stop there, but `v_t` (the true last observation's value) bootstraps.
+    v_tm1: values of the observations acted on.
+    v_t: values of the observations reached, before any auto-reset.
+  """
+  r_t: jax.Array
+  discount_t: jax.Array
+  truncated_t: jax.Array
+  v_tm1: jax.Array
+  v_t: jax.Array
 
 
-def make_network(settings, spec: EnvSpec):
+def make_network(settings: Settings, spec: EnvSpec):
   """Actor and critic as separate torsos; returns (policy head output, value)."""
   def forward(obs):
     actor = networks.torso(obs, settings.hidden_sizes, settings.activation,
@@ -91,46 +152,124 @@ def make_network(settings, spec: EnvSpec):
   return hk.without_apply_rng(hk.transform(forward))
 
 
-def _shuffle(key, n):
+def shuffle(key, n):
   """A random permutation of range(n) with a single sort."""
   return jnp.argsort(jax.random.bits(key, (n,)))
 
+
+# Hooks. Each receives hp, so a variant's traced coefficients reach it.
 
 def clipped_surrogate(ratio, advantage, hp):
   """PPO's policy loss: rlax's clipped surrogate, [N] -> []."""
   return rlax.clipped_surrogate_pg_loss(ratio, advantage, hp.clip_epsilon)
 
 
-def make(settings, spec: EnvSpec, policy_loss=clipped_surrogate) -> Agent:
+def gae(inputs: AdvantageInputs, hp) -> jax.Array:
+  """Truncation-aware GAE(hp.gae_lambda): [T, B] advantages."""
+  return returns.batched_truncated_gae(
+      inputs.r_t, inputs.discount_t, inputs.truncated_t, inputs.v_tm1,
+      inputs.v_t, hp.gae_lambda)
+
+
+def squared_value_loss(value, batch: Batch, hp, settings: Settings):
+  """0.5 * mean squared error to the target, clipped around the rollout's
+  values (by hp.value_clip_epsilon) when settings.clip_value_loss."""
+  value_error = value - batch.target
+  if settings.clip_value_loss:
+    clipped = batch.value + jnp.clip(value - batch.value,
+                                     -hp.value_clip_epsilon,
+                                     hp.value_clip_epsilon)
+    return 0.5 * jnp.mean(jnp.maximum(jnp.square(value_error),
+                                      jnp.square(clipped - batch.target)))
+  return 0.5 * jnp.mean(jnp.square(value_error))
+
+
+def loss_fn(params, batch: Batch, hp, *, net, settings, policy_loss,
+            value_loss):
+  """PPO's total loss on a minibatch, and its metrics."""
+  policy, value = net.apply(params, batch.obs)
+  dist = networks.distribution(policy)
+  log_prob = dist.log_prob(batch.action)
+  log_ratio = log_prob - batch.log_prob
+  ratio = jnp.exp(log_ratio)
+  advantage = batch.advantage
+  if settings.normalize_advantages:
+    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+  chex.assert_equal_shape([ratio, advantage])
+  pg_loss = policy_loss(ratio, advantage, hp)
+  v_loss = value_loss(value, batch, hp, settings)
+  entropy = jnp.mean(dist.entropy())
+  total = pg_loss + hp.value_coef * v_loss - hp.entropy_coef * entropy
+  metrics = {
+      "loss/total": total,
+      "loss/policy": pg_loss,
+      "loss/value": v_loss,
+      "loss/entropy": entropy,
+      "train/approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+      "train/clip_fraction": jnp.mean(
+          (jnp.abs(ratio - 1.0) > hp.clip_epsilon).astype(jnp.float32)),
+  }
+  return total, metrics
+
+
+def update(state: State, batch: Batch, hp, *, opt: optim.Optimizer, **loss_args):
+  """One gradient step on a minibatch."""
+  grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hp,
+                                                  **loss_args)
+  params, opt_state, lr = opt.step(state.params, grads, state.opt_state,
+                                   hp.learning_rate, hp.max_grad_norm)
+  metrics["train/learning_rate"] = lr
+  return State(params, opt_state, state.num_updates + 1), metrics
+
+
+def make_batch(params, trajectory: Transition, hp, *, net, spec: EnvSpec,
+               advantage_fn) -> Batch:
+  """The rollout [T, B] -> a flat Batch [T * B] with advantages and targets."""
+  extras = trajectory.extras
+  time_batch = trajectory.reward.shape                           # (T, B)
+  next_obs = trajectory.next_obs.reshape((-1,) + spec.obs_shape)
+  _, next_value = net.apply(params, next_obs)
+  inputs = AdvantageInputs(
+      r_t=hp.reward_scale * trajectory.reward,
+      discount_t=hp.discount * trajectory.discount,
+      truncated_t=trajectory.truncated, v_tm1=extras.value,
+      v_t=next_value.reshape(time_batch))
+  advantage = advantage_fn(inputs, hp)
+  chex.assert_equal_shape([advantage, extras.value])
+  batch = Batch(trajectory.obs, trajectory.action, extras.log_prob,
+                extras.value, advantage, advantage + extras.value)
+  batch = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
+  return jax.lax.stop_gradient(batch)
+
+
+def make(settings: Settings, spec: EnvSpec,
+         policy_loss: Callable = clipped_surrogate,
+         advantage_fn: Callable = gae,
+         value_loss: Callable = squared_value_loss) -> Agent:
   """Builds PPO's init, act and learn for `spec` from static `settings`.
 
   Args:
-    settings: static settings (config.agent without the HParams fields).
+    settings: PPO's Settings.
     spec: the environment's EnvSpec.
-    policy_loss: `(ratio [N], advantage [N], hp) -> scalar`; pass your own to
-      make a variant (e.g. an unclipped or KL-penalised objective).
+    policy_loss: `(ratio [N], advantage [N], hp) -> []`, e.g. an unclipped
+      or KL-penalised objective.
+    advantage_fn: `(AdvantageInputs [T, B], hp) -> advantages [T, B]`; the
+      value target is advantage + v_tm1.
+    value_loss: `(value [N], batch: Batch, hp, settings) -> []`.
   """
   net = make_network(settings, spec)
-  num_samples = settings.num_envs * settings.rollout_length
-  minibatch_size = num_samples // settings.num_minibatches
-  updates_per_learn = settings.num_epochs * settings.num_minibatches
-  total_updates = max(
-      1, settings.total_env_steps // num_samples * updates_per_learn)
-
-  # The optimiser's state does not depend on the hyperparameters' values, so
-  # the rate and the clipping norm are applied from the traced `hp`.
-  adam = optax.scale_by_adam(eps=1e-5)
-
-  def learning_rate(hp, num_updates):
-    if settings.anneal_learning_rate:
-      frac = 1.0 - num_updates.astype(jnp.float32) / total_updates
-      return hp.learning_rate * jnp.maximum(frac, 0.0)
-    return hp.learning_rate
+  opt = optim.make(eps=1e-5, clip=True,
+                   decay_steps=(settings.total_gradient_steps
+                                if settings.anneal_learning_rate else None))
+  step = functools.partial(update, opt=opt, net=net, settings=settings,
+                           policy_loss=policy_loss, value_loss=value_loss)
+  num_samples = settings.steps_per_learn
+  gradient_steps = float(settings.num_epochs * settings.num_minibatches)
 
   def init(key, hp):
     del hp
     params = net.init(key, spec.dummy_obs[None])
-    return State(params, adam.init(params), jnp.zeros((), jnp.int32))
+    return State(params, opt.init(params), jnp.zeros((), jnp.int32))
 
   def act(state, obs, key, hp, evaluation=False):
     del hp
@@ -141,74 +280,22 @@ def make(settings, spec: EnvSpec, policy_loss=clipped_surrogate) -> Agent:
     action, log_prob = dist.sample_and_log_prob(seed=key)
     return action, Extras(log_prob, value)
 
-  def loss_fn(params, batch: Batch, hp):
-    policy, value = net.apply(params, batch.obs)
-    dist = networks.distribution(policy)
-    log_prob = dist.log_prob(batch.action)
-    log_ratio = log_prob - batch.log_prob
-    ratio = jnp.exp(log_ratio)
-    advantage = batch.advantage
-    if settings.normalize_advantages:
-      advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
-    chex.assert_equal_shape([ratio, advantage])
-    pg_loss = policy_loss(ratio, advantage, hp)
-    value_error = value - batch.target
-    if settings.clip_value_loss:
-      clipped = batch.value + jnp.clip(value - batch.value,
-                                       -hp.value_clip_epsilon,
-                                       hp.value_clip_epsilon)
-      value_loss = 0.5 * jnp.mean(jnp.maximum(
-          jnp.square(value_error), jnp.square(clipped - batch.target)))
-    else:
-      value_loss = 0.5 * jnp.mean(jnp.square(value_error))
-    entropy = jnp.mean(dist.entropy())
-    total = pg_loss + hp.value_coef * value_loss - hp.entropy_coef * entropy
-    metrics = {
-        "loss/total": total,
-        "loss/policy": pg_loss,
-        "loss/value": value_loss,
-        "loss/entropy": entropy,
-        "train/approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-        "train/clip_fraction": jnp.mean(
-            (jnp.abs(ratio - 1.0) > hp.clip_epsilon).astype(jnp.float32)),
-    }
-    return total, metrics
-
-  def update(state: State, batch: Batch, hp):
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hp)
-    grads, _ = optax.clip_by_global_norm(hp.max_grad_norm).update(grads, None)
-    updates, opt_state = adam.update(grads, state.opt_state)
-    lr = learning_rate(hp, state.num_updates)
-    params = optax.apply_updates(
-        state.params, jax.tree.map(lambda u: -lr * u, updates))
-    metrics["train/learning_rate"] = lr
-    return State(params, opt_state, state.num_updates + 1), metrics
-
   def learn(state, trajectory, key, hp):
-    # trajectory: Transition with fields [T, B, ...].
-    extras = trajectory.extras
-    time_batch = trajectory.reward.shape                           # (T, B)
-    next_obs = trajectory.next_obs.reshape((-1,) + spec.obs_shape)
-    _, next_value = net.apply(state.params, next_obs)
-    next_value = next_value.reshape(time_batch)                    # [T, B]
-    advantage = returns.batched_truncated_gae(
-        hp.reward_scale * trajectory.reward, hp.discount * trajectory.discount,
-        trajectory.truncated, extras.value, next_value, hp.gae_lambda)
-    batch = Batch(trajectory.obs, trajectory.action, extras.log_prob,
-                  extras.value, advantage, advantage + extras.value)
-    batch = jax.tree.map(
-        lambda x: x.reshape((num_samples,) + x.shape[2:]), batch)
-    batch = jax.lax.stop_gradient(batch)
+    check_trajectory(trajectory, settings)
+    batch = make_batch(state.params, trajectory, hp, net=net, spec=spec,
+                       advantage_fn=advantage_fn)
 
     def epoch(state, key):
-      order = _shuffle(key, num_samples).reshape(
-          settings.num_minibatches, minibatch_size)
+      order = shuffle(key, num_samples).reshape(settings.num_minibatches,
+                                                settings.minibatch_size)
       def minibatch(state, idx):
-        return update(state, jax.tree.map(lambda x: x[idx], batch), hp)
+        return step(state, jax.tree.map(lambda x: x[idx], batch), hp)
       return jax.lax.scan(minibatch, state, order)
 
     state, metrics = jax.lax.scan(
         epoch, state, jax.random.split(key, settings.num_epochs))
-    return state, jax.tree.map(jnp.mean, metrics)
+    metrics = jax.tree.map(jnp.mean, metrics)
+    metrics["train/gradient_steps"] = jnp.asarray(gradient_steps, jnp.float32)
+    return state, metrics
 
   return Agent(init=init, act=act, learn=learn)

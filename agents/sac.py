@@ -35,8 +35,9 @@ Metrics (means over a learn call's gradient steps; zeros before learning):
   train/alpha      the temperature after the step
   train/entropy    policy entropy estimate (-log pi; exact when discrete)
   train/q          mean Q_1(s, a) of the sampled batch
-  train/updates    1.0 when the call took gradient steps
+  train/gradient_steps  gradient steps this learn call took (0 before learning)
 """
+import dataclasses
 from typing import Any, NamedTuple
 
 import chex
@@ -47,20 +48,32 @@ import jax.numpy as jnp
 import optax
 import rlax
 
-from agents import offpolicy
 from haikurl import networks
-from haikurl import replay
+from haikurl import offpolicy
+from haikurl import optim
+from haikurl import settings as s
 from haikurl.types import Agent, EnvSpec
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings(offpolicy.ActorCriticSettings):
+  """SAC's static settings: the shared actor-critic ones (Haarnoja et al.,
+  2018: 256-256 ReLU, batch 256, a 1M buffer, 10k random steps)."""
+
+
 class HParams(NamedTuple):
-  actor_learning_rate: jax.Array
-  critic_learning_rate: jax.Array
-  alpha_learning_rate: jax.Array
-  discount: jax.Array
-  tau: jax.Array                   # Polyak rate of the target critics
-  initial_alpha: jax.Array         # temperature at initialisation
-  target_entropy_ratio: jax.Array  # see the module docstring
+  actor_learning_rate: float = 3e-4
+  critic_learning_rate: float = 3e-4
+  alpha_learning_rate: float = 3e-4
+  discount: float = 0.99
+  tau: float = 0.005                # Polyak rate of the target critics
+  initial_alpha: float = 1.0        # temperature at initialisation
+  target_entropy_ratio: float = 1.0  # see the module docstring
+  CHECKS = {"actor_learning_rate": s.positive,
+            "critic_learning_rate": s.positive,
+            "alpha_learning_rate": s.positive, "discount": s.unit_interval,
+            "tau": s.unit_interval, "initial_alpha": s.positive,
+            "target_entropy_ratio": s.non_negative}
 
 
 class State(NamedTuple):
@@ -74,10 +87,6 @@ class State(NamedTuple):
   buffer: Any              # flashbax buffer state
   env_steps: jax.Array     # [] int32 env steps added to the buffer
   num_updates: jax.Array   # [] int32 gradient steps taken
-
-
-def validate(settings, spec: EnvSpec) -> None:
-  offpolicy.validate(settings, spec)
 
 
 def target_entropy(spec: EnvSpec, ratio):
@@ -123,7 +132,8 @@ def make_networks(settings, spec: EnvSpec):
 def make(settings, spec: EnvSpec) -> Agent:
   """Builds SAC's init, act and learn from static `settings`."""
   actor_net, critic_net = make_networks(settings, spec)
-  buffer = offpolicy.make_buffer(settings)
+  replay = offpolicy.make_replay(settings, spec)
+  opt = optim.make()
   discrete = spec.discrete
 
   def critic_apply(params, obs, action):
@@ -138,9 +148,9 @@ def make(settings, spec: EnvSpec) -> Agent:
                              None if discrete else spec.dummy_action[None])
     log_alpha = jnp.log(hp.initial_alpha).astype(jnp.float32)
     zero = jnp.zeros((), jnp.int32)
-    return State(actor, critic, critic, log_alpha, offpolicy.ADAM.init(actor),
-                 offpolicy.ADAM.init(critic), offpolicy.ADAM.init(log_alpha),
-                 buffer.init(replay.dummy_transition(spec)), zero, zero)
+    return State(actor, critic, critic, log_alpha, opt.init(actor),
+                 opt.init(critic), opt.init(log_alpha), replay.init(), zero,
+                 zero)
 
   def policy(params, obs):
     out = actor_net.apply(params, obs)
@@ -174,7 +184,7 @@ def make(settings, spec: EnvSpec) -> Agent:
     alpha = jnp.exp(state.log_alpha)
     v_t = soft_value(state.actor, state.target_critic, batch.next_obs, key,
                      alpha)                                         # [N]
-    discount_t = hp.discount * batch.discount                       # 0 at termination
+    discount_t = batch.discount                 # gamma, 0 at termination
     q_tm1 = critic_apply(critic, batch.obs, batch.action)
     if discrete:                                                    # [2, N, A]
       q_tm1 = jnp.take_along_axis(
@@ -201,22 +211,23 @@ def make(settings, spec: EnvSpec) -> Agent:
       loss = jnp.mean(alpha * log_prob - q)
     return loss, log_prob
 
-  def update(state, batch, key, hp):
+  def update(state, sample, key, hp):
+    batch = sample.batch
     target_key, actor_key = jax.random.split(key)
     (_, metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(
         state.critic, state, batch, target_key, hp)
-    critic, critic_opt = offpolicy.adam_step(
+    critic, critic_opt, _ = opt.step(
         state.critic, grads, state.critic_opt, hp.critic_learning_rate)
 
     (loss, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(
         state.actor, critic, state.log_alpha, batch.obs, actor_key)
-    actor, actor_opt = offpolicy.adam_step(
+    actor, actor_opt, _ = opt.step(
         state.actor, grads, state.actor_opt, hp.actor_learning_rate)
 
     target = target_entropy(spec, hp.target_entropy_ratio)
     alpha_loss, grad = jax.value_and_grad(temperature_loss)(
         state.log_alpha, log_prob, target)
-    log_alpha, alpha_opt = offpolicy.adam_step(
+    log_alpha, alpha_opt, _ = opt.step(
         state.log_alpha, grad, state.alpha_opt, hp.alpha_learning_rate)
 
     metrics.update({"loss/actor": loss, "loss/alpha": alpha_loss,
@@ -224,10 +235,11 @@ def make(settings, spec: EnvSpec) -> Agent:
                     "train/entropy": -jnp.mean(log_prob)})
     state = state._replace(
         actor=actor, critic=critic,
-        target_critic=offpolicy.polyak(critic, state.target_critic, hp.tau),
+        target_critic=optax.incremental_update(critic, state.target_critic,
+                                               hp.tau),
         log_alpha=log_alpha, actor_opt=actor_opt, critic_opt=critic_opt,
         alpha_opt=alpha_opt, num_updates=state.num_updates + 1)
-    return state, metrics
+    return state, metrics, None
 
   return Agent(init=init, act=act,
-               learn=offpolicy.make_learn(settings, buffer, update))
+               learn=offpolicy.make_learn(settings, replay, update))

@@ -23,8 +23,9 @@ Metrics (means over a learn call's gradient steps; zeros before learning):
   loss/actor       rlax.dpg_loss: 0.5 |dQ_1/da|^2 (its gradient in a is -dQ_1/da)
   train/q          mean Q_1(s, a) of the sampled batch
   train/target     mean critic target
-  train/updates    1.0 when the call took gradient steps
+  train/gradient_steps  gradient steps this learn call took (0 before learning)
 """
+import dataclasses
 from typing import Any, NamedTuple
 
 import chex
@@ -34,20 +35,40 @@ import jax.numpy as jnp
 import optax
 import rlax
 
-from agents import offpolicy
 from haikurl import networks
-from haikurl import replay
+from haikurl import offpolicy
+from haikurl import optim
+from haikurl import settings as s
 from haikurl.types import Agent, EnvSpec
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings(offpolicy.ActorCriticSettings):
+  """TD3's static settings (Fujimoto et al., 2018 and its reference code)."""
+  learning_starts: int = s.setting(
+      25_000, "env steps of uniform random actions before learning",
+      s.non_negative_int)
+  twin_critics: bool = s.setting(True, "the minimum of two target critics",
+                                 s.boolean)
+  target_policy_smoothing: bool = s.setting(
+      True, "clipped noise on the target action", s.boolean)
+  policy_delay: int = s.setting(2, "critic steps per actor and target step",
+                                s.positive_int)
+
+
 class HParams(NamedTuple):
-  actor_learning_rate: jax.Array
-  critic_learning_rate: jax.Array
-  discount: jax.Array
-  tau: jax.Array                # Polyak rate of the targets
-  exploration_noise: jax.Array  # std of the Gaussian exploration noise
-  target_noise: jax.Array       # std of the target policy smoothing noise
-  target_noise_clip: jax.Array  # the smoothing noise is clipped to +-this
+  actor_learning_rate: float = 3e-4
+  critic_learning_rate: float = 3e-4
+  discount: float = 0.99
+  tau: float = 0.005                # Polyak rate of the targets
+  exploration_noise: float = 0.1    # std, in units of half the action range
+  target_noise: float = 0.2         # std of the target policy smoothing noise
+  target_noise_clip: float = 0.5    # the smoothing noise is clipped to +-this
+  CHECKS = {"actor_learning_rate": s.positive,
+            "critic_learning_rate": s.positive, "discount": s.unit_interval,
+            "tau": s.unit_interval, "exploration_noise": s.non_negative,
+            "target_noise": s.non_negative,
+            "target_noise_clip": s.non_negative}
 
 
 class State(NamedTuple):
@@ -62,21 +83,14 @@ class State(NamedTuple):
   num_updates: jax.Array   # [] int32 critic gradient steps taken
 
 
-def check_continuous(spec: EnvSpec) -> None:
+def validate(settings, spec: EnvSpec) -> None:
   """Raises a one-line ValueError for a discrete action space."""
+  del settings
   if spec.discrete:
     raise ValueError(
-        f"TD3/DDPG need continuous actions but {spec.name} has "
-        f"{spec.num_actions} discrete actions: use SAC (configs/sac.py, "
-        f"discrete SAC) or DQN.")
-
-
-def validate(settings, spec: EnvSpec) -> None:
-  check_continuous(spec)
-  offpolicy.validate(settings, spec)
-  if int(settings.policy_delay) < 1:
-    raise ValueError(f"config.agent.policy_delay must be >= 1, got "
-                     f"{settings.policy_delay}.")
+        f"TD3 and DDPG need continuous actions but {spec.name} has "
+        f"{spec.num_actions} discrete actions: use SAC (it has a discrete "
+        "form) or DQN.")
 
 
 def smoothed_target_action(mu_t, noise, noise_clip):
@@ -122,7 +136,8 @@ def make_networks(settings, spec: EnvSpec):
 def make(settings, spec: EnvSpec) -> Agent:
   """Builds TD3's (or DDPG's) init, act and learn from static `settings`."""
   actor_net, critic_net = make_networks(settings, spec)
-  buffer = offpolicy.make_buffer(settings)
+  replay = offpolicy.make_replay(settings, spec)
+  opt = optim.make()
   policy_delay = int(settings.policy_delay)
 
   def init(key, hp):
@@ -132,10 +147,8 @@ def make(settings, spec: EnvSpec) -> Agent:
     actor = actor_net.init(actor_key, obs)
     critic = critic_net.init(critic_key, obs, spec.dummy_action[None])
     zero = jnp.zeros((), jnp.int32)
-    return State(actor, critic, actor, critic, offpolicy.ADAM.init(actor),
-                 offpolicy.ADAM.init(critic),
-                 buffer.init(replay.dummy_transition(spec)),
-                 zero, zero)
+    return State(actor, critic, actor, critic, opt.init(actor),
+                 opt.init(critic), replay.init(), zero, zero)
 
   def act(state, obs, key, hp, evaluation=False):
     mu = actor_net.apply(state.actor, obs)                        # [B, D]
@@ -152,7 +165,7 @@ def make(settings, spec: EnvSpec) -> Agent:
       noise = hp.target_noise * jax.random.normal(key, a_t.shape)
       a_t = smoothed_target_action(a_t, noise, hp.target_noise_clip)
     q_t = critic_net.apply(state.target_critic, batch.next_obs, a_t)  # [C, N]
-    discount_t = hp.discount * batch.discount                     # 0 at termination
+    discount_t = batch.discount                   # gamma, 0 at termination
     target = jax.vmap(critic_target)(batch.reward, discount_t, q_t.T)  # [N]
     q_tm1 = critic_net.apply(critic, batch.obs, batch.action)     # [C, N]
     # td_learning(v_tm1, r, d, v_t) = r + d v_t - v_tm1; with d = 0 and
@@ -173,10 +186,11 @@ def make(settings, spec: EnvSpec) -> Agent:
     loss = jnp.mean(jax.vmap(rlax.dpg_loss)(a, dqda))
     return loss, {"loss/actor": loss}
 
-  def update(state, batch, key, hp):
+  def update(state, sample, key, hp):
+    batch = sample.batch
     (_, metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(
         state.critic, state, batch, key, hp)
-    critic, critic_opt = offpolicy.adam_step(
+    critic, critic_opt, _ = opt.step(
         state.critic, grads, state.critic_opt, hp.critic_learning_rate)
     num_updates = state.num_updates + 1
     state = state._replace(critic=critic, critic_opt=critic_opt,
@@ -185,13 +199,14 @@ def make(settings, spec: EnvSpec) -> Agent:
     def delayed(state):
       (_, m), grads = jax.value_and_grad(actor_loss, has_aux=True)(
           state.actor, state.critic, batch.obs)
-      actor, actor_opt = offpolicy.adam_step(
+      actor, actor_opt, _ = opt.step(
           state.actor, grads, state.actor_opt, hp.actor_learning_rate)
       return state._replace(
           actor=actor, actor_opt=actor_opt,
-          target_actor=offpolicy.polyak(actor, state.target_actor, hp.tau),
-          target_critic=offpolicy.polyak(state.critic, state.target_critic,
-                                         hp.tau)), m
+          target_actor=optax.incremental_update(actor, state.target_actor,
+                                                hp.tau),
+          target_critic=optax.incremental_update(
+              state.critic, state.target_critic, hp.tau)), m
 
     if policy_delay == 1:
       state, m = delayed(state)
@@ -204,7 +219,7 @@ def make(settings, spec: EnvSpec) -> Agent:
       state, m = jax.lax.cond(num_updates % policy_delay == 0, delayed, hold,
                               state)
     metrics.update(m)
-    return state, metrics
+    return state, metrics, None
 
   return Agent(init=init, act=act,
-               learn=offpolicy.make_learn(settings, buffer, update))
+               learn=offpolicy.make_learn(settings, replay, update))

@@ -4,10 +4,17 @@ r"""`haikurl-train`: train from a config file, with dotted overrides.
         --config.agent.learning_rate=3e-4 --config.num_seeds=4 \
         --workdir=runs/ppo
 
+The config file's `get_config(arg)` may set only some of the agent's keys:
+the rest take the agent's defaults, and any of them can be overridden.
+`config.agent.name` is a registered agent or the dotted module path of your
+own (`my_agents.mdqn`), imported from the config file's directory, the
+current directory or sys.path.
+
 A bad input (unknown environment, agent or preset, an override naming no
 field, an impossible value) prints one line on stderr and exits with 2.
 """
 import ast
+import importlib.util
 import os
 import re
 import sys
@@ -16,9 +23,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file and preset, e.g. configs/ppo.py:CartPole-v1.",
-    lock_config=True)
+CONFIG_HELP = "Config file and preset, e.g. configs/ppo.py:CartPole-v1."
+_CONFIG = None  # the config flag, defined once the file is loaded (run())
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory (default runs/<agent>-<env>).")
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress lines.")
@@ -102,12 +108,58 @@ def _enable_compilation_cache(path: str) -> None:
   jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
 
 
+def _config_arg(argv):
+  """(the value of --config, argv without it); value None if absent."""
+  rest, value = [argv[0]], None
+  i = 1
+  while i < len(argv):
+    arg = argv[i]
+    if arg.startswith("--config="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value, i = argv[i + 1], i + 1
+    else:
+      rest.append(arg)
+    i += 1
+  return value, rest
+
+
+def load_config(spec: str):
+  """The config `path[:arg]` names, every agent key filled in and locked.
+
+  The file's directory goes on sys.path first (a dotted agent name finds a
+  module beside its config file), then `get_config(arg)` runs and the
+  agent's defaults fill the keys it left out.
+  """
+  path, sep, arg = spec.partition(":")
+  if not os.path.isfile(path):
+    raise ValueError(f"config file not found: {path}")
+  directory = os.path.dirname(os.path.abspath(path))
+  if directory not in sys.path:
+    sys.path.insert(0, directory)
+  name = "haikurl_config_" + re.sub(r"\W", "_", os.path.abspath(path))
+  module_spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ValueError(f"config file {path} has no get_config().")
+  config = module.get_config(arg) if sep else module.get_config()
+  if "agent" not in config or "name" not in config.agent:
+    raise ValueError(f"config file {path}: config.agent.name must name an "
+                     "agent, e.g. 'ppo'.")
+  from haikurl import registry  # pylint: disable=g-import-not-at-top
+  from haikurl import settings  # pylint: disable=g-import-not-at-top
+  config = settings.complete(config, registry.lookup(config.agent.name))
+  config.lock()
+  return config
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}")
-  config = _CONFIG.value
-  if config is None:
+  if _CONFIG is None:
     fail("--config is required, e.g. --config=configs/ppo.py:CartPole-v1")
+  config = _CONFIG.value
   if _CHECK_NUMERICS.value:
     with config.unlocked():
       config.check_numerics = True
@@ -147,20 +199,26 @@ def run():
   # Config files are given by path; make the current directory importable so
   # `configs/...` files find their siblings.
   sys.path.insert(0, os.getcwd())
+  global _CONFIG
   if any(a in ("-h", "-?", "--help", "--helpshort") for a in sys.argv[1:]):
     print(__doc__)
+    print(f"  --config: {CONFIG_HELP}")
     print(flags.FLAGS.module_help(__name__))
     sys.exit(0)
   app.define_help_flags()  # --helpfull, which app.run would define
+  spec, argv = _config_arg(sys.argv)
   try:
-    remaining = flags.FLAGS(sys.argv)
-    if _CONFIG.value is not None:
-      _CONFIG.value.agent.name  # pylint: disable=pointless-statement  (loads it)
+    if spec is not None:
+      # Loaded before the overrides are parsed, so that they may name any
+      # of the agent's settings, also those the file left out.
+      _CONFIG = config_flags.DEFINE_config_dict(
+          "config", load_config(spec), CONFIG_HELP, lock_config=True)
+    remaining = flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
     # A flag error, a config file that fails to load, a preset it rejects or
     # an override naming no field: one line, no traceback.
-    fail(_message(e))
-  app.run(main, argv=sys.argv, flags_parser=lambda _: remaining)
+    fail(_message(e, argv))
+  app.run(main, argv=argv, flags_parser=lambda _: remaining)
 
 
 if __name__ == "__main__":

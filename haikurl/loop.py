@@ -22,8 +22,8 @@ from ml_collections import config_dict
 
 from haikurl import envs as envs_lib
 from haikurl import evaluation
-from haikurl import hparams as hparams_lib
 from haikurl import registry
+from haikurl import settings as settings_lib
 from haikurl import validation
 from haikurl.types import Transition
 
@@ -131,18 +131,18 @@ def agent_settings(config, agent: Any = None):
     agent: the agent module; default: looked up from `config.agent.name`.
 
   Returns:
-    (settings, hparams); settings include the run's `total_env_steps` (in
-    whole iterations, as `make_train` runs it).
+    (settings, hparams): the agent's `Settings` record, with the run's
+    `total_env_steps` (in whole iterations, as `make_train` runs it), and
+    its `HParams` of float32 scalars. Keys the config leaves out take the
+    agent's defaults; a key the agent does not have is a one-line
+    ValueError.
   """
+  validation.check_config(config)
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
-  validation.check_config(config)
   length = run_length(config)
-  settings, hparams = hparams_lib.split(
-      config.agent, agent_module.HParams,
-      total_env_steps=length.total_env_steps)
-  validation.check_hparams(config.agent.name, hparams)
-  return settings, hparams
+  return settings_lib.split(config.agent, agent_module,
+                            total_env_steps=length.total_env_steps)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, for jit
@@ -323,9 +323,11 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
 
   Args:
     config: a ConfigDict as in `configs/` (env, agent, total_env_steps,
-      eval_every, num_eval_episodes, ...). It is not modified.
-    agent: an agent module (HParams, make, validate); by default the one
-      registered under `config.agent.name`.
+      eval_every, num_eval_episodes, ...). It is not modified; `Train.config`
+      is a copy whose agent section lists every setting (defaults filled).
+    agent: an agent module (Settings, HParams, make, optionally validate);
+      by default the one `config.agent.name` names (registered, or a dotted
+      module path).
     callbacks: name -> callback(ctx, state, key) run at the end of every
       evaluation period. Defaults to {"eval": evaluation.evaluate}; pass {}
       to turn evaluation off.
@@ -333,9 +335,11 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   Returns:
     A `Train`: call it as `train(key, hparams)`.
   """
+  validation.check_config(config)
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
   settings, default_hparams = agent_settings(config, agent_module)
+  config = settings_lib.complete(config, agent_module)
   length = run_length(config)
   steps_per_iteration = length.steps_per_iteration
   iterations_per_eval = length.iterations_per_eval

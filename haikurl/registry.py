@@ -1,10 +1,16 @@
-"""Agents by name.
+"""Agents by name, or by the module path of your own.
 
-An agent is a module (or any object) with `HParams` (a NamedTuple class of
-the traced hyperparameters), `make(settings, spec) -> Agent` and, optionally,
-`validate(settings, spec)` that raises ValueError for a setting or an
-environment it cannot handle. The `agents` package registers the built-in
-ones when first imported; `register` adds a user's own.
+An agent is a module (or any object) with `Settings` (a frozen dataclass of
+its static settings, `haikurl.settings.Settings`), `HParams` (a NamedTuple of
+the traced hyperparameters, with defaults), `make(settings, spec) -> Agent`
+and, optionally, `validate(settings, spec)` that raises ValueError for an
+environment it cannot handle.
+
+`config.agent.name` is either a registered name (the `agents` package
+registers the built-in ones when first imported; `register` adds yours) or
+a dotted module path such as `my_agents.mdqn`, imported from `sys.path`
+(`haikurl-train` puts the config file's directory and the current directory
+on it).
 """
 import difflib
 import importlib
@@ -12,14 +18,23 @@ from typing import Any, Dict
 
 _AGENTS: Dict[str, Any] = {}
 _BUILTINS = "agents"
+REQUIRED = ("Settings", "HParams", "make")
+
+
+def check_agent(name: str, agent_module: Any) -> None:
+  """Raises a one-line TypeError unless `agent_module` is an agent."""
+  missing = [attr for attr in REQUIRED if not hasattr(agent_module, attr)]
+  if missing:
+    raise TypeError(
+        f"agent {name!r} has no {', '.join(missing)}: an agent module "
+        "provides Settings (a haikurl.settings.Settings dataclass), HParams "
+        "(a NamedTuple with defaults), make(settings, spec) and optionally "
+        "validate(settings, spec).")
 
 
 def register(name: str, agent_module: Any) -> None:
   """Makes `agent_module` available to configs as `agent.name = name`."""
-  for attr in ("HParams", "make"):
-    if not hasattr(agent_module, attr):
-      raise TypeError(f"agent {name!r} has no `{attr}`: an agent provides "
-                      "HParams, make(settings, spec) and optionally validate.")
+  check_agent(name, agent_module)
   _AGENTS[name] = agent_module
 
 
@@ -37,13 +52,44 @@ def _load_builtins():
       raise
 
 
+def _import_path(name: str) -> Any:
+  """The agent module at dotted path `name`, or None if there is none."""
+  try:
+    module = importlib.import_module(name)
+  except ModuleNotFoundError as e:
+    # Only a missing module *of this path* means "not a path": an import
+    # error inside the user's module is theirs to see.
+    parts = name.split(".")
+    if e.name in {".".join(parts[:i + 1]) for i in range(len(parts))}:
+      return None
+    raise
+  try:
+    check_agent(name, module)
+  except TypeError as e:
+    raise ValueError(str(e)) from None
+  return module
+
+
 def lookup(name: str) -> Any:
-  """The agent registered as `name`; an unknown name lists the known ones."""
+  """The agent registered as `name`, or the module at dotted path `name`.
+
+  Raises:
+    ValueError: one line that lists the known agents and says how to add
+      your own.
+  """
   if name not in _AGENTS:
     _load_builtins()
-  if name not in _AGENTS:
-    close = difflib.get_close_matches(name, list(_AGENTS), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown agent {name!r}.{hint} Known agents: "
-                     f"{', '.join(sorted(_AGENTS))}.")
-  return _AGENTS[name]
+  if name in _AGENTS:
+    return _AGENTS[name]
+  if name and all(part.isidentifier() for part in name.split(".")):
+    module = _import_path(name)
+    if module is not None:
+      return module
+  close = difflib.get_close_matches(name, list(_AGENTS), n=1)
+  hint = f" Did you mean {close[0]!r}?" if close else ""
+  raise ValueError(
+      f"unknown agent {name!r}.{hint} Known agents: "
+      f"{', '.join(sorted(_AGENTS))}; for your own, set config.agent.name to "
+      "its module path (e.g. 'my_agents.mdqn', importable from the config "
+      "file's directory, the current directory or sys.path) or call "
+      "haikurl.register_agent(name, module).")

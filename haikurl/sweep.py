@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from haikurl import hparams as hparams_lib
-from haikurl import validation
+from haikurl import settings as settings_lib
 
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform")
@@ -227,7 +227,7 @@ def make_members(config, default_hparams) -> Members:
                                              for k, v in p.items()})
                  for p in points]
   stacked = hparams_lib.stack([h for h in per_setting for _ in range(num_seeds)])
-  validation.check_hparams(config.agent.get("name", "?"), stacked)
+  settings_lib.check_hparams(stacked)
   keys = seed_keys(config)[np.tile(np.arange(num_seeds), len(points))]
   names = list(points[0])
   swept = {k: np.asarray([p[k] for p in points for _ in range(num_seeds)],

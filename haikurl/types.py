@@ -125,3 +125,15 @@ class Agent(NamedTuple):
   init: Callable[..., AgentState]
   act: Callable[..., Tuple[Array, Any]]
   learn: Callable[..., Tuple[AgentState, dict]]
+
+
+def check_trajectory(trajectory: Transition, settings) -> None:
+  """Raises a one-line ValueError unless `trajectory` is [rollout_length,
+  num_envs] (checked while tracing, so it costs nothing at run time)."""
+  expected = (settings.rollout_length, settings.num_envs)
+  got = tuple(trajectory.reward.shape)
+  if got != expected:
+    raise ValueError(
+        f"learn expects a trajectory of [rollout_length, num_envs] = "
+        f"{list(expected)} transitions (the settings' rollout_length and "
+        f"num_envs), got rewards of shape {list(got)}.")

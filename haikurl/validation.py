@@ -1,11 +1,9 @@
-"""Checks run before anything is traced or compiled.
+"""Run-level checks made before anything is traced or compiled.
 
 Every problem raises a ValueError with one line saying what to change; the
-CLI prints it and exits with status 2. Agents add their own checks in
-`validate(settings, spec)`; the checks here apply to every agent, by the
-names of the config's keys (`batch_size` and `buffer_size`, `num_minibatches`,
-`*hidden_sizes`, `*learning_rate`, `torso_init`, ...), so an agent that forgets one still
-gets it.
+CLI prints it and exits with status 2. An agent's settings are checked by
+the agent's own `Settings` and `HParams.CHECKS` (`haikurl.settings`), and
+what depends on the environment by its `validate(settings, spec)`.
 """
 import errno
 import os
@@ -15,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from haikurl import envs as envs_lib
-from haikurl import networks
 
 # Free space a workdir needs before a run starts (config, metrics, a few
 # checkpoints of a small agent). Checked before compiling, so a full disk
@@ -23,62 +20,14 @@ from haikurl import networks
 MIN_FREE_BYTES = 64 * 2**20
 
 
-def _fmt(value) -> str:
-  v = np.asarray(value)
-  if v.ndim == 0 and np.issubdtype(v.dtype, np.floating):
-    return f"{float(v):.6g}"
-  return repr(value)
-
-
-def _positive_int(config, path: str, value: Any):
-  del config
+def _positive_int(path: str, value: Any):
   if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
     raise ValueError(f"config.{path} must be a positive integer, got {value!r}.")
 
 
-def _is_number(value) -> bool:
-  return (isinstance(value, (int, float, np.integer, np.floating)) and
-          not isinstance(value, bool))
-
-
-def check_agent_settings(agent) -> None:
-  """Generic checks of `config.agent` by key name (before any agent code)."""
-  for path in ("num_envs", "rollout_length"):
-    _positive_int(None, f"agent.{path}", agent[path])
-  for name in ("batch_size", "buffer_size", "num_minibatches", "num_epochs",
-               "n_step", "policy_delay", "target_period"):
-    if name in agent:
-      _positive_int(None, f"agent.{name}", agent[name])
-  for name in agent.keys():
-    value = agent[name]
-    if name.endswith("hidden_sizes"):
-      sizes = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-      for size in sizes:
-        if (not isinstance(size, (int, np.integer)) or isinstance(size, bool)
-            or size < 1):
-          raise ValueError(f"config.agent.{name} must be a tuple of positive "
-                           f"integers, got {value!r}.")
-    elif name == "torso_init" and value not in networks.TORSO_INITS:
-      raise ValueError(f"config.agent.torso_init must be one of "
-                       f"{networks.TORSO_INITS}, got {value!r}.")
-    elif name.endswith("learning_rate") and _is_number(value) and value <= 0:
-      raise ValueError(f"config.agent.{name} must be positive, got "
-                       f"{_fmt(value)}.")
-  if "batch_size" in agent and "buffer_size" in agent:
-    if agent.batch_size > agent.buffer_size:
-      raise ValueError(f"config.agent.batch_size={agent.batch_size} is larger "
-                       f"than config.agent.buffer_size={agent.buffer_size}.")
-  if "num_minibatches" in agent:
-    samples = agent.num_envs * agent.rollout_length
-    if samples % agent.num_minibatches:
-      raise ValueError(
-          f"config.agent.num_minibatches={agent.num_minibatches} must divide "
-          f"num_envs * rollout_length = {agent.num_envs} * "
-          f"{agent.rollout_length} = {samples}.")
-
-
 def check_config(config) -> None:
-  """Checks the run-level fields of a config and the agent's generic ones."""
+  """Checks the run-level fields of a config (the agent checks its own
+  settings when `haikurl.settings.split` builds them)."""
   if "env" not in config or not isinstance(config.env, str):
     raise ValueError("config.env must name an environment, e.g. "
                      "'gymnax:CartPole-v1'.")
@@ -86,25 +35,10 @@ def check_config(config) -> None:
   for path in ("total_env_steps", "eval_every", "num_eval_episodes",
                "num_seeds"):
     if path in config:
-      _positive_int(config, path, config[path])
-  check_agent_settings(config.agent)
-
-
-def check_hparams(agent_name: str, hparams) -> None:
-  """Generic checks of traced hyperparameters, by naming convention."""
-  for name, value in zip(type(hparams)._fields, hparams):
-    v = np.asarray(value)
-    if not np.all(np.isfinite(v)):
-      raise ValueError(f"config.agent.{name} must be finite, got {_fmt(v)}.")
-    if "learning_rate" in name and np.any(v <= 0):
-      raise ValueError(f"config.agent.{name} must be positive, got {_fmt(v)} "
-                       f"(agent {agent_name!r}).")
-    if name in ("discount", "gae_lambda", "tau") and np.any((v < 0) | (v > 1)):
-      raise ValueError(f"config.agent.{name} must lie in [0, 1], got "
-                       f"{_fmt(v)}.")
-    if (name.endswith("_coef") or name.endswith("epsilon")) and np.any(v < 0):
-      raise ValueError(f"config.agent.{name} must be non-negative, got "
-                       f"{_fmt(v)}.")
+      _positive_int(path, config[path])
+  if "agent" not in config or not isinstance(config.agent.get("name"), str):
+    raise ValueError("config.agent.name must name an agent, e.g. 'ppo', or "
+                     "the module path of your own ('my_agents.mdqn').")
 
 
 def check_workdir(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:

@@ -1,0 +1,77 @@
+"""The one optimiser step every agent uses: an optax chain with traced rates.
+
+    opt = optim.make(eps=1e-5, clip=True, decay_steps=total_updates)
+    opt_state = opt.init(params)                              # in init
+    params, opt_state, lr = opt.step(params, grads, opt_state,
+                                     hp.learning_rate, hp.max_grad_norm)
+
+The chain is global-norm clipping (optional), Adam, an optional linear decay
+of the rate to 0 over `decay_steps` steps, and the rate. The rate and the
+clipping norm come from the traced `HParams` at every step (the chain is
+rebuilt around them inside the trace: an optax transformation is a pair of
+pure functions, and the state's structure does not depend on their
+values), so one compiled program trains members with different rates.
+"""
+from typing import Any, Callable, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class Optimizer(NamedTuple):
+  """init(params) -> state; step(params, grads, state, lr, max_grad_norm)
+  -> (params, state, the rate used)."""
+  init: Callable[[Any], Any]
+  step: Callable[..., Tuple[Any, Any, jax.Array]]
+
+
+def linear_decay(decay_steps: int) -> Callable[[jax.Array], jax.Array]:
+  """count -> max(1 - count / decay_steps, 0): a multiplier of the rate."""
+  total = float(max(1, decay_steps))
+  return lambda count: jnp.maximum(1.0 - count.astype(jnp.float32) / total,
+                                   0.0)
+
+
+def make(eps: float = 1e-8, clip: bool = False,
+         decay_steps: Optional[int] = None) -> Optimizer:
+  """Adam with a traced rate, optional clipping and linear decay.
+
+  Args:
+    eps: Adam's epsilon (static).
+    clip: clip gradients by their global norm (`max_grad_norm` in `step`).
+    decay_steps: if given, the rate decays linearly to 0 over this many
+      steps (counted by the optimiser's state).
+
+  Returns:
+    An Optimizer.
+  """
+  decay = linear_decay(decay_steps) if decay_steps else None
+
+  def chain(learning_rate, max_grad_norm) -> optax.GradientTransformation:
+    parts = [optax.clip_by_global_norm(max_grad_norm)] if clip else []
+    parts.append(optax.scale_by_adam(eps=eps))
+    if decay is not None:
+      parts.append(optax.scale_by_schedule(decay))
+    parts.append(optax.scale_by_learning_rate(learning_rate))
+    return optax.chain(*parts)
+
+  def init(params):
+    return chain(1.0, 1.0).init(params)
+
+  def current_rate(opt_state, learning_rate):
+    if decay is None:
+      return jnp.asarray(learning_rate, jnp.float32)
+    # The schedule's count sits in the ScaleByScheduleState of the chain.
+    count = opt_state[-2].count
+    return learning_rate * decay(count)
+
+  def step(params, grads, opt_state, learning_rate, max_grad_norm=None):
+    if clip and max_grad_norm is None:
+      raise ValueError("optim.step: clip=True needs max_grad_norm.")
+    lr = current_rate(opt_state, learning_rate)
+    updates, opt_state = chain(learning_rate, max_grad_norm).update(
+        grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, lr
+
+  return Optimizer(init, step)

@@ -1,0 +1,280 @@
+"""An agent's settings: typed, frozen records with defaults, built from a config.
+
+Every agent module declares, in one place, what it accepts:
+
+  Settings  a frozen dataclass (a subclass of `Settings` below) of the static
+            settings: they fix shapes or control flow and are closed over by
+            `make`. Every field has a default and a line of documentation
+            (`setting(default, doc, check)`), and is checked when the record
+            is built.
+  HParams   a NamedTuple of the traced hyperparameters (float32 scalars, or
+            [M] under vmap), every field with a default. Optional
+            `CHECKS = {field: check}` on the class checks their values.
+
+`split(agent_config, agent_module)` builds both from `config.agent`: a config
+sets only what it changes, and a key the agent does not have is one line
+naming it (with the closest name). A variant adds traced fields of its own
+with `extend_hparams(base, ...)`, so they can be swept from the CLI like the
+built-in ones.
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings(settings.Settings):
+      batch_size: int = settings.setting(128, "transitions per gradient step",
+                                         settings.positive_int)
+
+    class HParams(NamedTuple):
+      learning_rate: float = 1e-3   # Adam step size
+      CHECKS = {"learning_rate": settings.positive}
+"""
+import dataclasses
+import difflib
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
+
+import numpy as np
+from ml_collections import config_dict
+
+# Keys of `config.agent` that are neither settings nor hyperparameters.
+META_KEYS = ("name",)
+# Settings the loop fills in; a config does not set them.
+LOOP_KEYS = ("total_env_steps",)
+
+# A check maps a value to None (fine) or the end of a sentence saying what
+# it must be ("must be a positive integer").
+Check = Callable[[Any], Optional[str]]
+
+
+def _fmt(value) -> str:
+  v = np.asarray(value)
+  if v.ndim == 0 and np.issubdtype(v.dtype, np.floating):
+    return f"{float(v):.6g}"
+  if v.ndim >= 1 and np.issubdtype(v.dtype, np.floating):
+    return "[" + ", ".join(f"{float(x):.6g}" for x in v.ravel()) + "]"
+  return repr(value)
+
+
+def _is_int(x) -> bool:
+  return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+  return (isinstance(x, (int, float, np.integer, np.floating)) and
+          not isinstance(x, bool))
+
+
+def positive_int(x) -> Optional[str]:
+  return None if _is_int(x) and x >= 1 else "must be a positive integer"
+
+
+def non_negative_int(x) -> Optional[str]:
+  return None if _is_int(x) and x >= 0 else "must be a non-negative integer"
+
+
+def positive_ints(x) -> Optional[str]:
+  sizes = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+  if sizes and all(_is_int(s) and s >= 1 for s in sizes):
+    return None
+  return "must be a tuple of positive integers"
+
+
+def boolean(x) -> Optional[str]:
+  return None if isinstance(x, (bool, np.bool_)) else "must be True or False"
+
+
+def number(x) -> Optional[str]:
+  return None if _is_number(x) else "must be a number"
+
+
+def one_of(*choices) -> Check:
+  def check(x):
+    return None if x in choices else f"must be one of {choices}"
+  return check
+
+
+# Checks of traced values: they see numpy arrays (a sweep's [M] values too).
+def positive(v) -> Optional[str]:
+  return None if np.all(np.asarray(v) > 0) else "must be positive"
+
+
+def non_negative(v) -> Optional[str]:
+  return None if np.all(np.asarray(v) >= 0) else "must be non-negative"
+
+
+def unit_interval(v) -> Optional[str]:
+  v = np.asarray(v)
+  return None if np.all((v >= 0) & (v <= 1)) else "must lie in [0, 1]"
+
+
+def setting(default, doc: str, check: Optional[Check] = None):
+  """A field of a Settings record: its default, documentation and check."""
+  return dataclasses.field(default=default,
+                           metadata={"doc": doc, "check": check})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """The static settings every agent has; subclasses add their own.
+
+  A subclass may redeclare a field to change its default. `check` is the
+  place for checks that relate several fields; each field's own check runs
+  first. Raise ValueError with one line naming the setting.
+  """
+  num_envs: int = setting(8, "environments stepped in parallel", positive_int)
+  rollout_length: int = setting(
+      16, "env steps per environment between calls of learn", positive_int)
+  total_env_steps: int = setting(
+      0, "the run's length in env steps (whole iterations); set by the loop",
+      non_negative_int)
+
+  def __post_init__(self):
+    for f in dataclasses.fields(self):
+      check = f.metadata.get("check")
+      value = getattr(self, f.name)
+      problem = check(value) if check is not None else None
+      if problem:
+        raise ValueError(f"config.agent.{f.name} {problem}, got "
+                         f"{_fmt(value)}.")
+    self.check()
+
+  def check(self) -> None:
+    """Checks across fields (override; call super().check())."""
+
+  @property
+  def steps_per_learn(self) -> int:
+    """Env steps between calls of learn: num_envs * rollout_length."""
+    return self.num_envs * self.rollout_length
+
+  def replace(self, **changes) -> "Settings":
+    return dataclasses.replace(self, **changes)
+
+
+def describe(settings_cls: Type[Settings]) -> Dict[str, Tuple[Any, str]]:
+  """name -> (default, documentation) of every field of a Settings class."""
+  return {f.name: (f.default, f.metadata.get("doc", ""))
+          for f in dataclasses.fields(settings_cls)}
+
+
+def hparam_defaults(hparams_cls: Type) -> Dict[str, Any]:
+  """name -> default of every traced hyperparameter (None: no default)."""
+  defaults = getattr(hparams_cls, "_field_defaults", {})
+  return {f: defaults.get(f) for f in hparams_cls._fields}
+
+
+def extend_hparams(base: Type, name: str = "HParams",
+                   checks: Optional[Dict[str, Check]] = None,
+                   **fields: float) -> Type:
+  """`base`'s fields and defaults plus new traced fields with defaults.
+
+      HParams = settings.extend_hparams(dqn.HParams, alpha=0.9, temperature=0.03)
+
+  The agent's code reads `hp.learning_rate` as before; a variant's hooks
+  read `hp.alpha`. `checks` adds value checks for the new fields.
+  """
+  clash = [f for f in fields if f in base._fields]
+  if clash:
+    raise ValueError(f"extend_hparams: {clash} are already fields of "
+                     f"{base.__name__}.")
+  base_defaults = hparam_defaults(base)
+  annotations = [(f, float) for f in base._fields] + [(f, float) for f in fields]
+  cls = NamedTuple(name, annotations)
+  cls.__new__.__defaults__ = tuple(
+      [base_defaults[f] for f in base._fields] + list(fields.values()))
+  cls._field_defaults = {**base_defaults, **fields}
+  cls.CHECKS = {**getattr(base, "CHECKS", {}), **(checks or {})}
+  return cls
+
+
+def check_hparams(hparams) -> None:
+  """Every traced value is finite and passes its HParams class's CHECKS."""
+  checks = getattr(type(hparams), "CHECKS", {})
+  for name, value in zip(type(hparams)._fields, hparams):
+    v = np.asarray(value)
+    problem = None if np.all(np.isfinite(v)) else "must be finite"
+    if problem is None and name in checks:
+      problem = checks[name](v)
+    if problem:
+      raise ValueError(f"config.agent.{name} {problem}, got {_fmt(v)}.")
+
+
+def _unknown_key(key: str, known, agent_name: str) -> ValueError:
+  close = difflib.get_close_matches(key, list(known), n=1)
+  hint = f"; did you mean {close[0]!r}?" if close else "."
+  return ValueError(f"agent {agent_name!r} has no setting {key!r} "
+                    f"(config.agent.{key}){hint}")
+
+
+def agent_keys(agent_module) -> Dict[str, Any]:
+  """Every key `config.agent` may set for this agent, with its default."""
+  keys = {f.name: f.default for f in dataclasses.fields(agent_module.Settings)
+          if f.name not in LOOP_KEYS}
+  keys.update(hparam_defaults(agent_module.HParams))
+  return keys
+
+
+def split(agent_config, agent_module, **loop_settings):
+  """`config.agent` -> (Settings, HParams) of `agent_module`.
+
+  Args:
+    agent_config: the config's agent section (a ConfigDict or dict); keys it
+      leaves out take the agent's defaults.
+    agent_module: has `Settings` and `HParams`.
+    **loop_settings: settings the loop fills in (total_env_steps).
+
+  Returns:
+    (settings, hparams): the agent's Settings record, and its HParams of
+    float32 numpy scalars.
+
+  Raises:
+    ValueError: one line, for a key the agent does not have or a value its
+      checks refuse.
+  """
+  values = (agent_config.to_dict() if hasattr(agent_config, "to_dict")
+            else dict(agent_config))
+  name = values.get("name", getattr(agent_module, "__name__", "?"))
+  known = agent_keys(agent_module)
+  for key in values:
+    if key not in known and key not in META_KEYS:
+      raise _unknown_key(key, known, name)
+  static = {f.name for f in dataclasses.fields(agent_module.Settings)}
+  settings = agent_module.Settings(
+      **{k: v for k, v in values.items() if k in static and k not in LOOP_KEYS},
+      **loop_settings)
+  hp_cls = agent_module.HParams
+  hp_values = {}
+  for f, default in hparam_defaults(hp_cls).items():
+    value = values.get(f, default)
+    if value is None:
+      raise ValueError(f"agent {name!r} needs config.agent.{f} (its HParams "
+                       "field has no default).")
+    if not _is_number(value):
+      raise ValueError(f"config.agent.{f} must be a number, got {value!r}.")
+    hp_values[f] = np.asarray(value, np.float32)
+  hparams = hp_cls(**hp_values)
+  check_hparams(hparams)
+  return settings, hparams
+
+
+def _as_config_value(value):
+  return tuple(value) if isinstance(value, list) else value
+
+
+def complete(config: config_dict.ConfigDict, agent_module) -> config_dict.ConfigDict:
+  """A copy of `config` whose agent section lists every key of the agent.
+
+  Keys the config leaves out get the agent's defaults, and `config.sweep`
+  (when present) declares every agent key, so dotted overrides
+  (`--config.agent.discount=0.9`, `--config.sweep.learning_rate=...`) work
+  on a config that set only a few keys. Unknown keys are left for `split`
+  to refuse. The copy is locked if `config` was.
+  """
+  out = config_dict.ConfigDict(config.to_dict())
+  agent = out.agent
+  for key, default in agent_keys(agent_module).items():
+    if key not in agent:
+      agent[key] = _as_config_value(default)
+  if "sweep" in out:
+    for key in agent.keys():
+      if key not in META_KEYS and key not in out.sweep:
+        out.sweep[key] = ()
+  if config.is_locked:
+    out.lock()
+  return out
