@@ -11,7 +11,6 @@ from agents import dqn
 from configs import dqn as dqn_config
 from haikurl import hparams as hparams_lib
 from haikurl import networks
-from haikurl import validation
 from haikurl.types import EnvSpec, Transition
 
 
@@ -20,8 +19,23 @@ def settings_and_hparams(preset="CartPole-v1,dqn", total_env_steps=10_000,
   config = dqn_config.get_config(preset)
   for name, value in overrides.items():
     config.agent[name] = value
-  return hparams_lib.split(config.agent, dqn.HParams,
+  return hparams_lib.split(config.agent, dqn,
                            total_env_steps=total_env_steps)
+
+
+def make_loss(settings):
+  """The default loss hook as a function of (out_tm1, a_tm1, r_t,
+  discount_t, out_t, selector_t): online outputs at tm1 and t (the
+  selector), target outputs at t."""
+  hook = dqn.default_loss(settings)
+  def loss(out_tm1, a_tm1, r_t, discount_t, out_t, selector_t):
+    q = dqn.QOutputs(online_tm1=out_tm1, online_t=selector_t,
+                     target_tm1=None, target_t=out_t)
+    batch = Transition(obs=None, action=a_tm1, reward=r_t,
+                       discount=discount_t, terminated=None, truncated=None,
+                       next_obs=None, extras=())
+    return hook(q, batch, None, settings)
+  return loss
 
 
 def cartpole_spec():
@@ -48,7 +62,7 @@ class QLossTest(chex.TestCase):
     # Plain Q: target = 1 + 0.5 * max q_target = 1 + 5 = 6, td = 5,
     #   Huber(5) = 0.5 + 4 = 4.5.
     settings, _ = settings_and_hparams(double_q=double_q, loss="huber")
-    loss_fn = dqn.make_loss(settings)
+    loss_fn = make_loss(settings)
     got, priority = loss_fn(q_out([1., 2.]), jnp.array([0]), jnp.array([1.]),
                             jnp.array([0.5]), q_out([10., 4.]), q_out([0., 3.]))
     np.testing.assert_allclose(got, [loss])
@@ -57,7 +71,7 @@ class QLossTest(chex.TestCase):
   def test_l2_loss(self):
     # Same case, double Q, L2: 0.5 * td^2 = 0.5 * 2^2 = 2.
     settings, _ = settings_and_hparams(loss="l2")
-    got, _ = dqn.make_loss(settings)(
+    got, _ = make_loss(settings)(
         q_out([1., 2.]), jnp.array([0]), jnp.array([1.]), jnp.array([0.5]),
         q_out([10., 4.]), q_out([0., 3.]))
     np.testing.assert_allclose(got, [2.0])
@@ -78,7 +92,7 @@ class QLossTest(chex.TestCase):
     out_tm1 = networks.CategoricalQ(jnp.zeros((1, 2)), logits_tm1, atoms)
     out_t = networks.CategoricalQ(jnp.zeros((1, 2)), logits_t, atoms)
     selector = networks.CategoricalQ(jnp.array([[0., 1.]]), logits_t, atoms)
-    got, priority = dqn.make_loss(settings)(
+    got, priority = make_loss(settings)(
         out_tm1, jnp.array([0]), jnp.array([r_t]), jnp.array([discount_t]),
         out_t, selector)
     np.testing.assert_allclose(got, [loss], rtol=1e-5)
@@ -99,7 +113,7 @@ class QLossTest(chex.TestCase):
     dist_t = jnp.array([[[0., -3.], [2., -3.]]])
     out_tm1 = networks.QuantileQ(jnp.mean(dist_tm1, 1), dist_tm1, tau)
     out_t = networks.QuantileQ(jnp.mean(dist_t, 1), dist_t, tau)
-    got, _ = dqn.make_loss(settings)(
+    got, _ = make_loss(settings)(
         out_tm1, jnp.array([0]), jnp.array([1.]), jnp.array([0.5]), out_t,
         out_t)
     np.testing.assert_allclose(got, [0.5], rtol=1e-6)
@@ -189,24 +203,28 @@ class ValidateTest(parameterized.TestCase):
       dqn.validate(settings, spec)
 
   def test_batch_larger_than_buffer_is_refused(self):
-    settings, _ = settings_and_hparams(batch_size=512, buffer_size=256)
+    # Checked when the Settings record is built, before any agent code.
     with self.assertRaisesRegex(ValueError, "batch_size=512.*buffer_size"):
-      dqn.validate(settings, cartpole_spec())
+      settings_and_hparams(batch_size=512, buffer_size=256)
 
   def test_fractional_updates_per_learn_are_refused(self):
-    settings, _ = settings_and_hparams(num_envs=1, rollout_length=1,
-                                       replay_ratio=0.5)
-    with self.assertRaisesRegex(ValueError, "whole number"):
-      dqn.validate(settings, cartpole_spec())
+    # 1 * 1 * 0.5 = half a gradient step per learn call: refused, not rounded.
+    with self.assertRaisesRegex(ValueError, "0.5 must be a positive whole"):
+      settings_and_hparams(num_envs=1, rollout_length=1, replay_ratio=0.5)
 
   def test_unknown_torso_init_is_refused_with_the_known_ones(self):
-    # haikurl.validation's check by key name, run before any agent code.
     config = dqn_config.get_config("CartPole-v1")
     config.agent.torso_init = "xavier"
-    with self.assertRaisesRegex(ValueError, "torso_init.*orthogonal.*lecun"):
-      validation.check_config(config)
+    with self.assertRaisesRegex(ValueError, "torso_init must be one of.*"
+                                "orthogonal.*lecun.*xavier"):
+      haikurl.agent_settings(config)
     with self.assertRaisesRegex(ValueError, "torso_init.*orthogonal.*lecun"):
       haikurl.make_train(config)
+
+  def test_learning_starts_beyond_the_run_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "learning_starts=20,000 is not "
+                                "below the run's 10,000 env steps"):
+      settings_and_hparams(learning_starts=20_000, total_env_steps=10_000)
 
   @parameterized.parameters(("orthogonal", 2.0), ("lecun", 1.0))
   def test_torso_init(self, init, gain):
@@ -249,7 +267,8 @@ class ValidateTest(parameterized.TestCase):
 
   @parameterized.parameters(*dqn_config.ENVS)
   def test_every_preset_builds(self, env):
-    variants = dqn_config.VARIANTS if env == "CartPole-v1" else ("",)
+    variants = ([""] + list(dqn_config.VARIANTS) + ["fast", "rejax"]
+                if env == "CartPole-v1" else ("",))
     for variant in variants:
       config = dqn_config.get_config(f"{env},{variant}" if variant else env)
       before = config.to_json()

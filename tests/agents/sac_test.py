@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ml_collections import config_dict
 from scipy.special import ndtr  # float64, independent of jax
 
 import haikurl
@@ -22,7 +21,7 @@ def small_settings(**overrides):
                 actor_hidden_sizes=(8,), critic_hidden_sizes=(8,),
                 activation="relu", total_env_steps=1000)
   values.update(overrides)
-  return config_dict.FrozenConfigDict(values)
+  return sac.Settings(**values)
 
 
 def default_hparams(**overrides):

@@ -1,10 +1,11 @@
 """TD3 and DDPG: the target, the delayed and Polyak updates, learning."""
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from ml_collections import config_dict
 
 import haikurl
 from agents import ddpg
@@ -23,7 +24,7 @@ def small_settings(**overrides):
                 target_policy_smoothing=True, policy_delay=2,
                 total_env_steps=1000)
   values.update(overrides)
-  return config_dict.FrozenConfigDict(values)
+  return td3.Settings(**values)
 
 
 def default_hparams(module=td3, **overrides):
@@ -97,7 +98,7 @@ def test_actor_and_targets_move_every_policy_delay_by_polyak_rate(
     state, metrics = learn(state, random_trajectory(spec, jax.random.key(step)),
                            jax.random.key(100 + step), hp)
     assert int(state.num_updates) == step
-    assert float(metrics["train/updates"]) == 1.0
+    assert float(metrics["train/gradient_steps"]) == 1.0
     assert _changed(state.critic, previous.critic)
     delayed = step % policy_delay == 0
     assert _changed(state.actor, previous.actor) == delayed
@@ -125,16 +126,14 @@ def test_no_update_before_learning_starts(pendulum_spec):
       state, random_trajectory(pendulum_spec, jax.random.key(1)),
       jax.random.key(2), hp)
   assert int(new.num_updates) == 0 and int(new.env_steps) == 4
-  assert float(metrics["train/updates"]) == 0.0
+  assert float(metrics["train/gradient_steps"]) == 0.0
   chex.assert_trees_all_equal(new.critic, state.critic)
 
 
 def test_ddpg_has_one_critic_and_no_delay(pendulum_spec):
-  settings = small_settings()
-  settings = config_dict.FrozenConfigDict(
-      {k: v for k, v in settings.items()
-       if k not in ("twin_critics", "target_policy_smoothing",
-                    "policy_delay")})
+  settings = ddpg.Settings(**{
+      k: v for k, v in dataclasses.asdict(small_settings()).items()
+      if k not in ddpg.DDPG_SETTINGS})
   agent = ddpg.make(settings, pendulum_spec)
   hp = default_hparams(ddpg)
   state = agent.init(jax.random.key(0), hp)
@@ -150,7 +149,7 @@ def test_ddpg_has_one_critic_and_no_delay(pendulum_spec):
 def test_discrete_actions_are_refused_with_a_hint(module):
   spec = envs.make("gymnax:CartPole-v1", 1).spec
   with pytest.raises(ValueError, match="use SAC.*or DQN"):
-    module.validate(small_settings(), spec)
+    module.validate(None, spec)
 
 
 @pytest.mark.parametrize("name", td3_config.PRESETS)

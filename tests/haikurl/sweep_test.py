@@ -36,7 +36,7 @@ def small_config():
 
 
 def default_hparams(cfg):
-  return hparams_lib.split(cfg.agent, ppo.HParams)[1]
+  return hparams_lib.split(cfg.agent, ppo)[1]
 
 
 def test_grid_is_settings_major_with_common_seed_keys():

@@ -70,7 +70,9 @@ def valid_configs(draw, agent):
     n_step = draw(st.integers(1, 3)) if agent == "dqn" else 1
     buffer = draw(st.integers(max(batch, 2 * n_step * num_envs, 8), 256))
     kwargs.update(batch_size=batch, buffer_size=buffer,
-                  learning_starts=draw(st.integers(0, 16)))
+                  # below the run's length (a longer one is refused)
+                  learning_starts=draw(st.integers(
+                      0, min(16, samples * kwargs["iterations"] - 1))))
   if agent == "dqn":
     overrides.update(
         learning_rate=draw(LR), n_step=n_step,

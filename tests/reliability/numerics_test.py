@@ -137,8 +137,8 @@ def _poisoned_ppo(after_updates: int, poison: str):
         state = state._replace(params=params)
       return state, metrics
     return inner._replace(learn=learn)
-  return types.SimpleNamespace(HParams=ppo.HParams, make=make,
-                               validate=ppo.validate)
+  return types.SimpleNamespace(Settings=ppo.Settings, HParams=ppo.HParams,
+                               make=make)
 
 
 @pytest.mark.parametrize("poison", ["metric", "parameter"])

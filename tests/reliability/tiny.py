@@ -49,7 +49,9 @@ def config(agent: str, num_envs: int = 2, rollout_length: int = 4,
       a[key] = (hidden, hidden)
   if "buffer_size" in a:
     a.buffer_size, a.batch_size = buffer_size, batch_size
-    a.learning_starts = learning_starts
+    # Below the run's length: a longer one is refused.
+    a.learning_starts = min(learning_starts,
+                            num_envs * rollout_length * iterations * periods - 1)
   if "num_minibatches" in a:
     a.num_minibatches, a.num_epochs = num_minibatches, num_epochs
   if agent == "dqn":
