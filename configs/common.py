@@ -28,39 +28,24 @@ def agent_section(name: str, **overrides: Any) -> config_dict.ConfigDict:
   return config_dict.ConfigDict(dict(name=name, **values))
 
 
-def make(env: str, agent: config_dict.ConfigDict, *, total_env_steps: int,
-         eval_every: int, num_eval_episodes: int,
-         env_kwargs: Optional[Dict[str, Any]] = None,
-         normalize_observations: bool = False) -> config_dict.ConfigDict:
-  """A locked config: env, agent section, run length and run settings."""
+def make(env: str, agent: config_dict.ConfigDict,
+         **run: Any) -> config_dict.ConfigDict:
+  """A locked config: env, agent section and run settings (`run` overrides
+  `haikurl.settings.RUN_DEFAULTS`: total_env_steps, eval_every,
+  num_eval_episodes, env_kwargs, normalize_observations, ...), with a sweep
+  section that declares every agent key."""
+  from haikurl import registry  # pylint: disable=g-import-not-at-top
+  from haikurl import settings  # pylint: disable=g-import-not-at-top
+  unknown = sorted(set(run) - set(settings.RUN_DEFAULTS))
+  if unknown:
+    raise ValueError(f"unknown run settings {unknown}.")
   c = config_dict.ConfigDict()
   c.env = env
-  # Extra env arguments: brax `backend` and `episode_length`, gymnax params.
-  c.env_kwargs = config_dict.ConfigDict(env_kwargs or {})
-  c.normalize_observations = normalize_observations
   c.agent = agent
-  c.total_env_steps = total_env_steps
-  c.eval_every = eval_every          # env steps between evaluations
-  c.num_eval_episodes = num_eval_episodes
-  add_run_settings(c)
+  for key, value in run.items():
+    c[key] = config_dict.ConfigDict(value) if isinstance(value, dict) else value
+  c = settings.complete(c, registry.lookup(agent.name))
   c.lock()
-  return c
-
-
-def add_run_settings(c: config_dict.ConfigDict) -> config_dict.ConfigDict:
-  """Adds seeds, checkpointing, logging and sweep fields to a config whose
-  `agent` section is complete (the sweep declares every agent key)."""
-  c.num_seeds = 1
-  c.seed = 0
-  # Run-only settings (may change when a run is resumed).
-  c.checkpoint_every = 0        # periods between checkpoints; 0: only at the end
-  c.wandb = False               # also log to Weights & Biases (needs wandb)
-  # Sweep (haikurl/sweep.py): every agent key declared, () = not swept; only
-  # traced ones may be given, e.g. --config.sweep.learning_rate='(1e-3, 3e-4)'.
-  c.sweep = config_dict.ConfigDict(dict(
-      method="grid", num_samples=0,
-      **{k: () for k in c.agent.keys() if k != "name"}))
-  c.chunk_size = 0              # members per jitted call; 0: all, -1: auto
   return c
 
 

@@ -20,6 +20,7 @@ _NAMES = {
     "Train": "haikurl.loop", "TrainState": "haikurl.loop",
     "make_train": "haikurl.loop", "compiler_options": "haikurl.loop",
     "make_env": "haikurl.loop", "agent_settings": "haikurl.loop",
+    "complete_config": "haikurl.loop",
     "load_policy": "haikurl.checkpoint",
 }
 

@@ -212,7 +212,8 @@ def run():
       # Loaded before the overrides are parsed, so that they may name any
       # of the agent's settings, also those the file left out.
       _CONFIG = config_flags.DEFINE_config_dict(
-          "config", load_config(spec), CONFIG_HELP, lock_config=True)
+          "config", load_config(spec), CONFIG_HELP, lock_config=True,
+          sys_argv=argv)
     remaining = flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
     # A flag error, a config file that fails to load, a preset it rejects or

@@ -80,6 +80,7 @@ def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
   Returns:
     A batched, auto-resetting `haikurl.envs.Env`.
   """
+  config = complete_config(config)
   if num_envs is None:
     num_envs = (config.num_eval_episodes if evaluation
                 else config.agent.num_envs)
@@ -89,6 +90,16 @@ def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
       config.env, int(num_envs),
       normalize_observations=config.get("normalize_observations", False),
       update_statistics=not evaluation, **kwargs)
+
+
+def complete_config(config, agent: Any = None):
+  """`config` with every agent and run setting listed, defaults filled in
+  (`haikurl.settings.complete`); the agent from `config.agent.name` unless
+  given."""
+  validation.check_config(config)
+  agent_module = agent if agent is not None else registry.lookup(
+      config.agent.name)
+  return settings_lib.complete(config, agent_module)
 
 
 class RunLength(NamedTuple):
@@ -137,9 +148,10 @@ def agent_settings(config, agent: Any = None):
     agent's defaults; a key the agent does not have is a one-line
     ValueError.
   """
-  validation.check_config(config)
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
+  config = complete_config(config, agent_module)
+  validation.check_config(config)
   length = run_length(config)
   return settings_lib.split(config.agent, agent_module,
                             total_env_steps=length.total_env_steps)
@@ -338,8 +350,8 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   validation.check_config(config)
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
+  config = complete_config(config, agent_module)
   settings, default_hparams = agent_settings(config, agent_module)
-  config = settings_lib.complete(config, agent_module)
   length = run_length(config)
   steps_per_iteration = length.steps_per_iteration
   iterations_per_eval = length.iterations_per_eval

@@ -257,24 +257,50 @@ def _as_config_value(value):
   return tuple(value) if isinstance(value, list) else value
 
 
-def complete(config: config_dict.ConfigDict, agent_module) -> config_dict.ConfigDict:
-  """A copy of `config` whose agent section lists every key of the agent.
+# Run-level settings and their defaults (powers of two: whole iterations of
+# the usual num_envs x rollout_length).
+RUN_DEFAULTS = dict(
+    env_kwargs={},               # brax backend / episode_length, gymnax params
+    normalize_observations=False,
+    total_env_steps=131_072,
+    eval_every=16_384,           # env steps between evaluations
+    num_eval_episodes=16,        # evaluation episodes per evaluation
+    num_seeds=1,
+    seed=0,
+    checkpoint_every=0,          # periods between checkpoints; 0: at the end
+    wandb=False,                 # also log to Weights & Biases (needs wandb)
+    chunk_size=0,                # members per jitted call; 0: all, -1: auto
+)
+SWEEP_META = dict(method="grid", num_samples=0)
 
-  Keys the config leaves out get the agent's defaults, and `config.sweep`
-  (when present) declares every agent key, so dotted overrides
-  (`--config.agent.discount=0.9`, `--config.sweep.learning_rate=...`) work
-  on a config that set only a few keys. Unknown keys are left for `split`
-  to refuse. The copy is locked if `config` was.
+
+def complete(config: config_dict.ConfigDict, agent_module) -> config_dict.ConfigDict:
+  """A copy of `config` that lists every setting, defaults filled in.
+
+  Agent keys the config leaves out get the agent's defaults, run-level keys
+  get `RUN_DEFAULTS`, and `config.sweep` declares every agent key (`()`:
+  not swept), so dotted overrides (`--config.agent.discount=0.9`,
+  `--config.sweep.learning_rate=...`) work on a config that set only a few
+  keys. Unknown agent keys are left for `split` to refuse. The copy is
+  locked if `config` was.
   """
   out = config_dict.ConfigDict(config.to_dict())
   agent = out.agent
   for key, default in agent_keys(agent_module).items():
     if key not in agent:
       agent[key] = _as_config_value(default)
-  if "sweep" in out:
-    for key in agent.keys():
-      if key not in META_KEYS and key not in out.sweep:
-        out.sweep[key] = ()
+  for key, default in RUN_DEFAULTS.items():
+    if key not in out:
+      out[key] = (config_dict.ConfigDict(default) if isinstance(default, dict)
+                  else default)
+  if "sweep" not in out:
+    out.sweep = config_dict.ConfigDict(SWEEP_META)
+  for key, default in SWEEP_META.items():
+    if key not in out.sweep:
+      out.sweep[key] = default
+  for key in agent.keys():
+    if key not in META_KEYS and key not in out.sweep:
+      out.sweep[key] = ()
   if config.is_locked:
     out.lock()
   return out
