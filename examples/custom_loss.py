@@ -2,16 +2,20 @@
 
     python examples/custom_loss.py [--small]
 
-`agents.dqn.make(settings, spec, loss=...)` accepts a per-example loss with
-the signature of `dqn.make_loss`'s result. Here: a pessimistic double-Q
-target that bootstraps from the minimum of the target and online networks'
-values of the action the online network picks (clipped double Q, Fujimoto et
-al. 2018, in its discrete form), under a Huber loss.
+`agents.dqn.make(settings, spec, loss=...)` accepts a loss hook with the
+signature of `dqn.q_learning_loss`: it receives the online and target
+networks' outputs at both ends of each transition (`dqn.QOutputs`), the
+batch (its `discount` already gamma^n, 0 after a termination), `hp` and the
+settings. Here: a pessimistic double-Q target that bootstraps from the
+minimum of the target and online networks' values of the action the online
+network picks (clipped double Q, Fujimoto et al. 2018, in its discrete form),
+under a Huber loss.
 
-The variant is a small agent "module" reusing DQN's pieces (HParams,
-validate, make with the new loss), passed to `haikurl.make_train(config,
-agent=...)`; registering it (`haikurl.register_agent`) would let configs and
-`haikurl-train` use it by name.
+The variant is a small agent "module" reusing DQN's pieces (Settings,
+HParams, validate, make with the new loss), passed to
+`haikurl.make_train(config, agent=...)`; registering it
+(`haikurl.register_agent`) lets configs and `haikurl-train` use it by name,
+and a module of your own can also be named by its path (examples/munchausen).
 """
 import argparse
 import functools
@@ -31,24 +35,22 @@ from agents import dqn
 from configs import dqn as dqn_config
 
 
-def clipped_double_q_loss(out_tm1, a_tm1, r_t, discount_t, out_t, selector_t):
-  """Per example: (loss [N], priority error [N]), as `dqn.make_loss`.
-
-  `out_t` is the target network's output at t, `selector_t` the online
-  network's (with double_q=True).
-  """
-  a_t = jnp.argmax(selector_t.q_values, axis=-1)
-  take = lambda q, a: jnp.take_along_axis(q, a[:, None], axis=-1)[:, 0]
-  v_t = jnp.minimum(take(out_t.q_values, a_t), take(selector_t.q_values, a_t))
-  target = jax.lax.stop_gradient(r_t + discount_t * v_t)
-  td = target - take(out_tm1.q_values, a_tm1)
+def clipped_double_q_loss(q: dqn.QOutputs, batch, hp, settings):
+  """Per example: (loss [N], priority error [N]), as `dqn.q_learning_loss`."""
+  del hp, settings
+  a_t = jnp.argmax(q.online_t.q_values, axis=-1)
+  take = lambda values, a: jnp.take_along_axis(values, a[:, None], -1)[:, 0]
+  v_t = jnp.minimum(take(q.target_t.q_values, a_t),
+                    take(q.online_t.q_values, a_t))
+  target = jax.lax.stop_gradient(batch.reward + batch.discount * v_t)
+  td = target - take(q.online_tm1.q_values, batch.action)
   return rlax.huber_loss(td, 1.0), jnp.abs(td)
 
 
-# An agent is anything with HParams, make(settings, spec) and (optionally)
-# validate: DQN's, with the new loss passed in.
+# An agent is anything with Settings, HParams, make(settings, spec) and
+# (optionally) validate: DQN's, with the new loss passed in.
 clipped_dqn = types.SimpleNamespace(
-    HParams=dqn.HParams, validate=dqn.validate,
+    Settings=dqn.Settings, HParams=dqn.HParams, validate=dqn.validate,
     make=functools.partial(dqn.make, loss=clipped_double_q_loss))
 
 
