@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from haikurl import replay
+from haikurl import offpolicy as replay
 from haikurl.types import Transition
 
 
@@ -136,3 +136,29 @@ class PrioritisedTest(chex.TestCase):
 if __name__ == "__main__":
   import absl.testing.absltest
   absl.testing.absltest.main()
+
+
+class NStepBatchTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_windows_cut_at_the_first_episode_end(self):
+    # Two windows of 3 steps, gamma = 0.5, rewards [1, 2, 4]:
+    # row 0 terminates at step 1: R = 1 + 0.5 * 2 = 2, discount 0,
+    #   bootstrap from next_obs[1] (index 1), terminated True;
+    # row 1 is truncated at step 0: R = 1, discount 0.5 (it bootstraps from
+    #   the true last observation next_obs[0]), truncated True.
+    reward = jnp.array([[1., 2., 4.], [1., 2., 4.]])
+    terminated = jnp.array([[False, True, False], [False, False, False]])
+    truncated = jnp.array([[False, False, False], [True, False, False]])
+    next_obs = jnp.array([[[10.], [11.], [12.]], [[20.], [21.], [22.]]])
+    window = Transition(obs=next_obs - 1, action=jnp.zeros((2, 3), jnp.int32),
+                        reward=reward, discount=1.0 - terminated,
+                        terminated=terminated, truncated=truncated,
+                        next_obs=next_obs, extras=())
+    batch = self.variant(replay.n_step_batch)(window, 0.5)
+    np.testing.assert_allclose(batch.reward, [2.0, 1.0])
+    np.testing.assert_allclose(batch.discount, [0.0, 0.5])
+    np.testing.assert_allclose(batch.next_obs, [[11.], [20.]])
+    np.testing.assert_array_equal(batch.terminated, [True, False])
+    np.testing.assert_array_equal(batch.truncated, [False, True])
+    np.testing.assert_allclose(batch.obs, [[9.], [19.]])

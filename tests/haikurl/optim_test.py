@@ -1,0 +1,58 @@
+"""The optimiser step every agent uses, against hand-computed values."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from haikurl import optim
+
+
+class OptimTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_first_step_is_minus_lr_times_adams_unit_step(self):
+    # Adam's first update is g / (|g| + eps) elementwise (bias-corrected
+    # moments m = g, v = g^2), so with lr 0.1: params - 0.1 * sign(g).
+    opt = optim.make(eps=1e-8)
+    params = {"w": jnp.array([1.0, -2.0])}
+    grads = {"w": jnp.array([3.0, -0.5])}
+    step = self.variant(lambda p, g, s: opt.step(p, g, s, 0.1))
+    new, _, lr = step(params, grads, opt.init(params))
+    np.testing.assert_allclose(new["w"], [0.9, -1.9], rtol=1e-6)
+    np.testing.assert_allclose(lr, 0.1)
+
+  def test_clipping_by_global_norm_is_traced(self):
+    # g = [3, 4] has norm 5: clipped to norm 1 it is [0.6, 0.8]; Adam's
+    # unit first step is the same either way, so compare the moments.
+    opt = optim.make(clip=True)
+    params = jnp.zeros(2)
+    _, state, _ = opt.step(params, jnp.array([3.0, 4.0]), opt.init(params),
+                           0.1, jnp.float32(1.0))
+    adam_state = state[1]
+    np.testing.assert_allclose(adam_state.mu, 0.1 * jnp.array([0.6, 0.8]),
+                               rtol=1e-6)  # mu = (1 - b1) * g, b1 = 0.9
+
+  def test_linear_decay_reaches_zero_at_decay_steps(self):
+    # decay over 4 steps: the rate used at step k is lr * (1 - k / 4).
+    opt = optim.make(decay_steps=4)
+    params = jnp.zeros(())
+    state = opt.init(params)
+    rates = []
+    for _ in range(6):
+      params, state, lr = opt.step(params, jnp.float32(1.0), state, 0.2)
+      rates.append(float(lr))
+    np.testing.assert_allclose(rates, [0.2, 0.15, 0.1, 0.05, 0.0, 0.0],
+                               atol=1e-7)
+
+  def test_members_with_different_rates_share_one_program(self):
+    opt = optim.make()
+    params = jnp.ones(3)
+    step = jax.vmap(lambda lr: opt.step(params, params, opt.init(params),
+                                        lr)[0])
+    out = step(jnp.array([0.1, 0.2]))
+    np.testing.assert_allclose(out, [[0.9] * 3, [0.8] * 3], rtol=1e-5)
+    # The same arithmetic as optax.adam with that rate.
+    ref = optax.adam(0.2)
+    updates, _ = ref.update(params, ref.init(params))
+    np.testing.assert_allclose(out[1], params + updates, rtol=1e-6)
