@@ -7,10 +7,8 @@ Polyak targets, uniform random actions before `learning_starts`, no
 batch norm and no weight decay. Metrics are TD3's (agents/td3.py).
 """
 import dataclasses
-from typing import NamedTuple
 
 from agents import td3
-from haikurl import offpolicy
 from haikurl import settings as s
 from haikurl.types import Agent, EnvSpec
 
@@ -22,23 +20,12 @@ DDPG_SETTINGS = dict(twin_critics=False, target_policy_smoothing=False,
                      policy_delay=1)
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings(offpolicy.ActorCriticSettings):
-  """DDPG's static settings: TD3's without its three extras."""
-  learning_starts: int = s.setting(
-      25_000, "env steps of uniform random actions before learning",
-      s.non_negative_int)
-
-
-class HParams(NamedTuple):
-  actor_learning_rate: float = 3e-4
-  critic_learning_rate: float = 3e-4
-  discount: float = 0.99
-  tau: float = 0.005               # Polyak rate of the targets
-  exploration_noise: float = 0.1   # std, in units of half the action range
-  CHECKS = {k: v for k, v in td3.HParams.CHECKS.items()
-            if k in ("actor_learning_rate", "critic_learning_rate",
-                     "discount", "tau", "exploration_noise")}
+# TD3's settings without its three extras, TD3's hyperparameters without
+# the target-smoothing noise.
+Settings = td3.DeterministicSettings
+HParams = s.extend_hparams(td3.HParams, "HParams", keep=(
+    "actor_learning_rate", "critic_learning_rate", "discount", "tau",
+    "exploration_noise"))
 
 
 def make(settings: Settings, spec: EnvSpec) -> Agent:

@@ -43,11 +43,17 @@ from haikurl.types import Agent, EnvSpec
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(offpolicy.ActorCriticSettings):
-  """TD3's static settings (Fujimoto et al., 2018 and its reference code)."""
+class DeterministicSettings(offpolicy.ActorCriticSettings):
+  """What TD3 and DDPG share (Fujimoto et al., 2018's reference code:
+  25,000 random steps first); DDPG's Settings."""
   learning_starts: int = s.setting(
       25_000, "env steps of uniform random actions before learning",
       s.non_negative_int)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(DeterministicSettings):
+  """TD3's static settings: DDPG's and its three extras."""
   twin_critics: bool = s.setting(True, "the minimum of two target critics",
                                  s.boolean)
   target_policy_smoothing: bool = s.setting(

@@ -161,25 +161,29 @@ def hparam_defaults(hparams_cls: Type) -> Dict[str, Any]:
 
 def extend_hparams(base: Type, name: str = "HParams",
                    checks: Optional[Dict[str, Check]] = None,
+                   keep: Optional[Tuple[str, ...]] = None,
                    **fields: float) -> Type:
   """`base`'s fields and defaults plus new traced fields with defaults.
 
       HParams = settings.extend_hparams(dqn.HParams, alpha=0.9, temperature=0.03)
 
   The agent's code reads `hp.learning_rate` as before; a variant's hooks
-  read `hp.alpha`. `checks` adds value checks for the new fields.
+  read `hp.alpha`. `checks` adds value checks for the new fields; `keep`
+  keeps only those of `base`'s fields (for an agent that reads fewer).
   """
   clash = [f for f in fields if f in base._fields]
   if clash:
     raise ValueError(f"extend_hparams: {clash} are already fields of "
                      f"{base.__name__}.")
-  base_defaults = hparam_defaults(base)
-  annotations = [(f, float) for f in base._fields] + [(f, float) for f in fields]
-  cls = NamedTuple(name, annotations)
+  kept = tuple(f for f in base._fields if keep is None or f in keep)
+  base_defaults = {f: d for f, d in hparam_defaults(base).items() if f in kept}
+  cls = NamedTuple(name, [(f, float) for f in kept + tuple(fields)])
   cls.__new__.__defaults__ = tuple(
-      [base_defaults[f] for f in base._fields] + list(fields.values()))
+      [base_defaults[f] for f in kept] + list(fields.values()))
   cls._field_defaults = {**base_defaults, **fields}
-  cls.CHECKS = {**getattr(base, "CHECKS", {}), **(checks or {})}
+  cls.CHECKS = {f: c for f, c in {**getattr(base, "CHECKS", {}),
+                                  **(checks or {})}.items()
+                if f in kept or f in fields}
   return cls
 
 
