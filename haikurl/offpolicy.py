@@ -302,7 +302,8 @@ def make_replay(settings: Settings, spec: EnvSpec, n_step: int = 1,
       a priority per sampled item.
     priority_exponent: alpha of prioritised replay (a Python number).
   """
-  min_size = max(settings.learning_starts, settings.batch_size)
+  # `learning_starts` is the learn gate's; the buffer needs a batch.
+  min_size = settings.batch_size
   if n_step == 1:
     buffer = make_transition_buffer(
         settings.buffer_size, settings.batch_size, min_size, prioritised,
