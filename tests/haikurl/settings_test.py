@@ -143,3 +143,26 @@ def test_a_module_that_is_not_an_agent_is_named(tmp_path, monkeypatch):
   monkeypatch.syspath_prepend(str(tmp_path))
   with pytest.raises(ValueError, match="has no Settings, HParams, make"):
     registry.lookup("not_an_agent")
+
+
+@pytest.mark.parametrize("name", ["ppo", "dqn"])
+def test_learn_refuses_a_trajectory_of_the_wrong_shape_in_one_line(name):
+  c = minimal(name=name, num_envs=2, rollout_length=4)
+  s, hp = haikurl.agent_settings(c)
+  env = haikurl.make_env(c)
+  agent = registry.lookup(name).make(s, env.spec)
+  state = agent.init(jax.random.key(0), hp)
+  env_state, ts = env.reset(jax.random.key(1))
+  action, extras = agent.act(state, ts.observation, jax.random.key(2), hp,
+                             False)
+  _, nts = env.step(env_state, action, jax.random.key(3))
+  one_step = haikurl.Transition(
+      ts.observation, action, nts.reward, nts.discount, nts.terminated,
+      nts.truncated, nts.next_observation, extras)
+  # [1, 2] where [4, 2] is expected: [B] fields with a time axis of 1.
+  trajectory = jax.tree.map(lambda x: x[None], one_step)
+  with pytest.raises(ValueError) as e:
+    agent.learn(state, trajectory, jax.random.key(4), hp)
+  assert "\n" not in str(e.value)
+  assert "[rollout_length, num_envs] = [4, 2]" in str(e.value)
+  assert "[1, 2]" in str(e.value)
