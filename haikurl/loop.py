@@ -54,8 +54,15 @@ class TrainState(NamedTuple):
   agent: Any            # the agent's State
   env: Any              # the env's state
   timestep: Any         # the last TimeStep (its observation is acted on next)
-  key: jax.Array        # PRNG key
+  key: jax.Array        # PRNG key of training: split once per iteration
   env_steps: jax.Array  # [] int32 env steps taken so far
+  # PRNG key of the callbacks (evaluation), split once per period: a stream
+  # of its own, so the evaluation schedule cannot change training.
+  eval_key: jax.Array
+
+
+# `fold_in` data of the callbacks' key stream ("eval" in ASCII).
+EVAL_STREAM = 0x6576616C
 
 
 class EpisodeStats(NamedTuple):
@@ -183,11 +190,14 @@ class Train:
   def init(self, key: jax.Array, hparams=None) -> TrainState:
     """The state before any step: fresh agent, reset envs."""
     hp = self.default_hparams if hparams is None else hparams
+    # fold_in, not a 4-way split: the training keys stay those of a 3-way
+    # split, whatever the callbacks do.
+    eval_key = jax.random.fold_in(key, EVAL_STREAM)
     agent_key, env_key, key = jax.random.split(key, 3)
     agent_state = self.agent.init(agent_key, hp)
     env_state, timestep = self.env.reset(env_key)
     return TrainState(agent_state, env_state, timestep, key,
-                      jnp.zeros((), jnp.int32))
+                      jnp.zeros((), jnp.int32), eval_key)
 
   def _iteration(self, state: TrainState, hp):
     """`rollout_length` steps of acting, then one call of learn."""
@@ -217,8 +227,9 @@ class Train:
         env_step, (state.env, state.timestep), rollout_keys)
     agent_state, metrics = agent.learn(state.agent, trajectory, learn_key, hp)
     stats = jax.tree.map(jnp.sum, stats)
-    state = TrainState(agent_state, env_state, timestep, key,
-                       state.env_steps + self.steps_per_iteration)
+    state = state._replace(agent=agent_state, env=env_state,
+                           timestep=timestep, key=key,
+                           env_steps=state.env_steps + self.steps_per_iteration)
     if self.check_numerics:
       return state, (metrics, stats, self._nonfinite_flags(metrics, agent_state))
     return state, (metrics, stats)
@@ -295,8 +306,8 @@ class Train:
           found, start_steps + (first + 1) * self.steps_per_iteration, -1)
       metrics["numerics/index"] = jnp.where(
           found, jnp.argmax(flags[first]), -1).astype(jnp.int32)
-    key, callback_key = jax.random.split(state.key)
-    state = state._replace(key=key)
+    eval_key, callback_key = jax.random.split(state.eval_key)
+    state = state._replace(eval_key=eval_key)
     ctx = evaluation.CallbackContext(self.config, self.env, self.eval_env,
                                      self.agent, hp)
     callback_keys = jax.random.split(callback_key, max(len(self.callbacks), 1))
