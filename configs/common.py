@@ -15,5 +15,14 @@ def add_run_settings(c: config_dict.ConfigDict) -> config_dict.ConfigDict:
   c.sweep = config_dict.ConfigDict(dict(
       method="grid", num_samples=0,
       **{k: () for k in c.agent.keys() if k != "name"}))
+  # Evaluation protocol (haikurl/evaluation.py): "greedy", "epsilon" (greedy
+  # with probability eval_epsilon of a uniform random action) or "sampled"
+  # (the agent's behaviour policy).
+  c.eval_policy = "greedy"
+  c.eval_epsilon = 0.05
+  # Probability that the env repeats the previous action (Machado et al.
+  # 2018), training and evaluation; None: the env's default (0.1 on
+  # MinAtar, else 0); 0 turns it off.
+  c.sticky_actions = config_dict.placeholder(float)
   c.chunk_size = 0              # members per jitted call; 0: all, -1: auto
   return c

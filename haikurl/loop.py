@@ -6,8 +6,9 @@
 The run is a `lax.scan` over `num_evals` evaluation periods; each period is a
 `lax.scan` over iterations, and each iteration is a `lax.scan` of
 `rollout_length` env steps over `num_envs` followed by `agent.learn`. At the
-end of each period every callback runs (the default one plays greedy
-evaluation episodes). `metrics` has a leading `[num_evals]` axis.
+end of each period every callback runs (the default one plays evaluation
+episodes by the run's protocol, `Train.eval_protocol`, with keys from a
+stream of their own). `metrics` has a leading `[num_evals]` axis.
 Nothing in the trace goes back to the host.
 """
 import dataclasses
@@ -71,11 +72,38 @@ class EpisodeStats(NamedTuple):
   count: jax.Array    # [] number of episodes ended
 
 
+def sticky_actions(config) -> float:
+  """The run's sticky-action probability (training and evaluation envs).
+
+  `config.sticky_actions` (a run setting) or `config.env_kwargs.sticky_actions`;
+  neither set: the env's default (`haikurl.envs.default_sticky_actions`: 0.1
+  on MinAtar, else 0). Raises a one-line ValueError for a value that is not
+  a probability in [0, 1), or two settings that disagree.
+  """
+  env_cfg = config.get("env_kwargs", None) or {}
+  given = [(f"config.{path}", value) for path, value in (
+      ("sticky_actions", config.get("sticky_actions", None)),
+      ("env_kwargs.sticky_actions", env_cfg.get("sticky_actions", None)))
+           if value is not None]
+  for path, value in given:
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or
+        not 0.0 <= value < 1.0):
+      raise ValueError(f"{path} must be a probability in [0, 1), got "
+                       f"{value!r}.")
+  if len(given) == 2 and given[0][1] != given[1][1]:
+    raise ValueError(f"{given[0][0]}={given[0][1]!r} and {given[1][0]}="
+                     f"{given[1][1]!r} disagree; set one of them.")
+  if given:
+    return float(given[0][1])
+  return envs_lib.default_sticky_actions(config.env)
+
+
 def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
   """The config's environment, as the loop builds it.
 
   Honours `config.env`, `config.env_kwargs` (brax backend and episode
-  length, gymnax env params) and `config.normalize_observations`.
+  length, gymnax env params), `config.normalize_observations` and the
+  sticky-action probability (`sticky_actions(config)`).
 
   Args:
     config: a haikurl config.
@@ -92,6 +120,7 @@ def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
                 else config.agent.num_envs)
   env_cfg = config.get("env_kwargs", config_dict.ConfigDict())
   kwargs = env_cfg.to_dict() if env_cfg else {}
+  kwargs["sticky_actions"] = sticky_actions(config)
   return envs_lib.make(
       config.env, int(num_envs),
       normalize_observations=config.get("normalize_observations", False),
@@ -172,6 +201,8 @@ class Train:
   iterations_per_eval: int
   steps_per_iteration: int
   callbacks: Dict[str, Callable]
+  # How evaluation episodes act (config.eval_policy, sticky actions).
+  protocol: evaluation.Protocol = evaluation.Protocol()
   # Opt-in (config.check_numerics or config.debug_nans): every iteration
   # flags, in the graph, the learn metrics and agent-state leaves that are
   # not finite; `period` reports the first one as `numerics/*` metrics and
@@ -186,6 +217,12 @@ class Train:
   @property
   def total_env_steps(self) -> int:
     return self.num_evals * self.steps_per_eval
+
+  @property
+  def eval_protocol(self) -> str:
+    """The evaluation protocol in words, for outputs: e.g. "greedy, sticky
+    actions p=0.1, 32 episodes"."""
+    return self.protocol.describe()
 
   def init(self, key: jax.Array, hparams=None) -> TrainState:
     """The state before any step: fresh agent, reset envs."""
@@ -309,7 +346,7 @@ class Train:
     eval_key, callback_key = jax.random.split(state.eval_key)
     state = state._replace(eval_key=eval_key)
     ctx = evaluation.CallbackContext(self.config, self.env, self.eval_env,
-                                     self.agent, hp)
+                                     self.agent, hp, self.protocol)
     callback_keys = jax.random.split(callback_key, max(len(self.callbacks), 1))
     for (name, callback), ckey in zip(sorted(self.callbacks.items()),
                                       callback_keys):
@@ -357,6 +394,7 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   eval_env = make_env(config, evaluation=True)
   if hasattr(agent_module, "validate"):
     agent_module.validate(settings, env.spec)
+  protocol = evaluation.make_protocol(config, env.spec, sticky_actions(config))
   # Only after every check, so a rejected config prints just its error.
   if total != config.total_env_steps or steps_per_eval != config.eval_every:
     log.warning(
@@ -372,6 +410,6 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
                default_hparams=default_hparams, num_evals=num_evals,
                iterations_per_eval=iterations_per_eval,
                steps_per_iteration=steps_per_iteration,
-               callbacks=dict(callbacks),
+               callbacks=dict(callbacks), protocol=protocol,
                check_numerics=bool(config.get("check_numerics", False) or
                                    config.get("debug_nans", False)))
