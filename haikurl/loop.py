@@ -98,6 +98,46 @@ def sticky_actions(config) -> float:
   return envs_lib.default_sticky_actions(config.env)
 
 
+# Learn metrics that count what a call did (summed over a period, and the
+# gate of the other metrics' averages). "train/updates" (1.0 when a call
+# learned) is SAC/TD3's older name for the same signal.
+COUNTERS = ("train/gradient_steps", "train/updates")
+
+
+def period_learn_metrics(stacked: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
+  """A period's learn metrics from the per-iteration ones.
+
+  With a counter (`COUNTERS`) among them, each other metric is averaged
+  over the iterations whose learn call learned (counter > 0), NaN where
+  none did, and the counters are summed (gradient steps this period).
+  Without one, every metric is averaged over all iterations.
+
+  Args:
+    stacked: name -> [iterations, ...] learn metrics.
+
+  Returns:
+    name -> [] float32.
+  """
+  signal = next((name for name in COUNTERS if name in stacked), None)
+  per_iteration = {
+      name: jnp.mean(jnp.reshape(v, (v.shape[0], -1)), axis=1).astype(
+          jnp.float32) if v.ndim > 1 else v.astype(jnp.float32)
+      for name, v in stacked.items()}
+  if signal is None:
+    return {name: jnp.mean(v) for name, v in per_iteration.items()}
+  learned = per_iteration[signal] > 0
+  count = jnp.sum(learned.astype(jnp.float32))
+  out = {}
+  for name, v in per_iteration.items():
+    if name in COUNTERS:
+      out[name] = jnp.sum(v)
+    else:
+      total = jnp.sum(jnp.where(learned, v, 0.0))
+      out[name] = jnp.where(count > 0, total / jnp.maximum(count, 1.0),
+                            jnp.nan)
+  return out
+
+
 def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
   """The config's environment, as the loop builds it.
 
@@ -316,7 +356,8 @@ class Train:
 
     Returns:
       (state, metrics): metrics is a flat dict of scalars: the learn
-      metrics averaged over the period, training episode statistics, and
+      metrics averaged over the period's learn calls that learned
+      (`period_learn_metrics`), training episode statistics, and
       the callbacks' outputs.
     """
     hp = self.default_hparams if hparams is None else hparams
@@ -328,7 +369,7 @@ class Train:
     count = jnp.sum(stats.count)
     denominator = jnp.maximum(count, 1).astype(jnp.float32)
     metrics = {"env_steps": state.env_steps}
-    metrics.update(jax.tree.map(jnp.mean, learn_metrics))
+    metrics.update(period_learn_metrics(learn_metrics))
     metrics["train/episode_return"] = jnp.where(
         count > 0, jnp.sum(stats.returns) / denominator, jnp.nan)
     metrics["train/episode_length"] = jnp.where(

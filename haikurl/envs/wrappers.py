@@ -47,6 +47,11 @@ class NormalizeState(NamedTuple):
 class NormalizeObservation(Wrapper):
   """Normalises observations with running statistics kept in the env state.
 
+  The statistics are those of every observation an agent acts on: the
+  first observation of every episode (at `reset` and after each auto-reset)
+  and every later one; an episode's final observation (`next_observation`
+  at its end) is normalised but not counted.
+
   With `update=False` (evaluation) the statistics stay as loaded by
   `load_statistics` from a training env's state. Both `observation` and
   `next_observation` of a TimeStep are normalised with the same statistics.
@@ -58,8 +63,11 @@ class NormalizeObservation(Wrapper):
     self.clip = clip
 
   def _apply(self, stats, timestep):
+    # Every observation the agent acts on: `observation` (after an episode
+    # end, the next episode's first one), not the pre-reset
+    # `next_observation`, which nobody acts on.
     if self.update:
-      stats = update_statistics(stats, timestep.next_observation)
+      stats = update_statistics(stats, timestep.observation)
     timestep = timestep._replace(
         observation=normalize(stats, timestep.observation, self.clip),
         next_observation=normalize(stats, timestep.next_observation, self.clip))
