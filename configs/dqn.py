@@ -84,7 +84,7 @@ def base_config() -> config_dict.ConfigDict:
       max_grad_norm=10.0,
       importance_exponent=0.4,   # initial beta, annealed to 1
   ))
-  c.total_env_steps = 100_352
+  c.total_env_steps = 106_496   # 13 whole periods (100,352 ran as this)
   c.eval_every = 8_192          # env steps between evaluations
   c.num_eval_episodes = 32      # greedy episodes per evaluation
   return common.add_run_settings(c)
@@ -173,6 +173,7 @@ def _apply_variant(c: config_dict.ConfigDict, variant: str) -> None:
     a.tau, a.target_period = 0.2, 1
     a.exploration_fraction = 0.15
     c.total_env_steps = 65_536
+    c.eval_every = 8_192          # whole periods of 64 x 4 steps, any env
   elif variant == "rejax":
     # rejax 0.1.3 configs/cartpole/dqn: double Q, 1 env, one gradient step
     # per env step, batch 256, buffer 131072, 64-64 swish MLP, lr 3e-4,
@@ -207,7 +208,7 @@ def get_config(arg: str = "CartPole-v1") -> config_dict.ConfigDict:
   a = c.agent
   c.env = f"gymnax:{env}"
   if env == "Acrobot-v1":
-    c.total_env_steps = 200_704
+    c.total_env_steps = 212_992   # 13 whole periods (200,704 ran as this)
     c.eval_every = 16_384
     c.num_eval_episodes = 16
   elif env == "MountainCar-v0":

@@ -64,7 +64,7 @@ def get_config(preset: str = "CartPole-v1") -> config_dict.ConfigDict:
     a.num_envs, a.rollout_length = 16, 128
     a.num_minibatches = 4
     a.learning_rate = 1e-3
-    c.total_env_steps = 500_000
+    c.total_env_steps = 524_288   # 16 whole periods (500,000 ran as this)
     c.eval_every = 32_768
   elif preset == "Pendulum-v1":
     c.env = "gymnax:Pendulum-v1"
@@ -86,7 +86,7 @@ def get_config(preset: str = "CartPole-v1") -> config_dict.ConfigDict:
     a.learning_rate = 5e-4
     a.activation = "relu"
     a.hidden_sizes = (64,)
-    c.total_env_steps = 5_000_000
+    c.total_env_steps = 5_242_880   # 20 whole periods (5M ran as this)
     c.eval_every = 262_144
     c.num_eval_episodes = 16
   else:  # brax
@@ -101,7 +101,8 @@ def get_config(preset: str = "CartPole-v1") -> config_dict.ConfigDict:
     a.learning_rate = 3e-4
     a.discount, a.gae_lambda = 0.97, 0.95
     a.entropy_coef = 1e-3
-    c.total_env_steps = 1_048_576 if preset == "inverted_pendulum" else 5_000_000
+    # Whole periods (5M ran as 10 x 524,288).
+    c.total_env_steps = 1_048_576 if preset == "inverted_pendulum" else 5_242_880
     c.eval_every = 131_072 if preset == "inverted_pendulum" else 524_288
     c.num_eval_episodes = 8
   c.lock()

@@ -110,5 +110,7 @@ def apply_preset(c: config_dict.ConfigDict, preset: str) -> None:
       c.total_env_steps = 49_152
       c.eval_every = 8_192
     else:
-      c.total_env_steps = 1_000_000
-      c.eval_every = 50_000
+      # Whole iterations of 8 x 16 and whole periods (1M every 50,000 ran
+      # as this).
+      c.total_env_steps = 1_000_960
+      c.eval_every = 50_048

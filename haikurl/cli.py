@@ -8,6 +8,7 @@ A bad input (unknown environment, agent or preset, an override naming no
 field, an impossible value) prints one line on stderr and exits with 2.
 """
 import ast
+import logging
 import os
 import re
 import sys
@@ -151,6 +152,10 @@ def run():
     print(__doc__)
     print(flags.FLAGS.module_help(__name__))
     sys.exit(0)
+  # JAX logs at INFO that it found no TPU ("Unable to initialize backend
+  # 'tpu'") when it picks a backend; absl's handler would print it beside
+  # the one line an error gets.
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   app.define_help_flags()  # --helpfull, which app.run would define
   try:
     remaining = flags.FLAGS(sys.argv)

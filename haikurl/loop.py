@@ -12,8 +12,6 @@ stream of their own). `metrics` has a leading `[num_evals]` axis.
 Nothing in the trace goes back to the host.
 """
 import dataclasses
-import logging
-import math
 import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
@@ -28,7 +26,6 @@ from haikurl import registry
 from haikurl import validation
 from haikurl.types import Transition
 
-log = logging.getLogger("haikurl")
 
 
 def compiler_options(backend: Optional[str] = None) -> Dict[str, Any]:
@@ -183,13 +180,20 @@ class RunLength(NamedTuple):
 
 
 def run_length(config) -> RunLength:
-  """The run's iterations and periods (see `make_train`)."""
-  steps_per_iteration = int(config.agent.num_envs) * int(
-      config.agent.rollout_length)
-  iterations_per_eval = max(1, round(config.eval_every / steps_per_iteration))
-  steps_per_eval = iterations_per_eval * steps_per_iteration
-  num_evals = max(1, math.ceil(config.total_env_steps / steps_per_eval))
-  return RunLength(steps_per_iteration, iterations_per_eval, num_evals)
+  """The run's iterations and periods (see `make_train`).
+
+  Raises a one-line ValueError when `eval_every` is not a whole number of
+  iterations or `total_env_steps` not a whole number of periods
+  (`validation.check_run_length`): the run is never silently rounded.
+  """
+  num_envs = int(config.agent.num_envs)
+  rollout_length = int(config.agent.rollout_length)
+  validation.check_run_length(config.total_env_steps, config.eval_every,
+                              num_envs, rollout_length)
+  steps_per_iteration = num_envs * rollout_length
+  return RunLength(steps_per_iteration,
+                   config.eval_every // steps_per_iteration,
+                   config.total_env_steps // config.eval_every)
 
 
 def agent_settings(config, agent: Any = None):
@@ -428,21 +432,12 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   length = run_length(config)
   steps_per_iteration = length.steps_per_iteration
   iterations_per_eval = length.iterations_per_eval
-  steps_per_eval = length.steps_per_eval
   num_evals = length.num_evals
-  total = length.total_env_steps
   env = make_env(config)
   eval_env = make_env(config, evaluation=True)
   if hasattr(agent_module, "validate"):
     agent_module.validate(settings, env.spec)
   protocol = evaluation.make_protocol(config, env.spec, sticky_actions(config))
-  # Only after every check, so a rejected config prints just its error.
-  if total != config.total_env_steps or steps_per_eval != config.eval_every:
-    log.warning(
-        "total_env_steps=%d rounded to %d and eval_every=%d to %d "
-        "(whole iterations of num_envs x rollout_length = %d steps)",
-        config.total_env_steps, total, config.eval_every, steps_per_eval,
-        steps_per_iteration)
   agent_triple = agent_module.make(settings, env.spec)
   if callbacks is None:
     callbacks = {"eval": evaluation.evaluate}
