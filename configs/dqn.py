@@ -22,9 +22,10 @@ from configs import common
 
 # environment -> what its preset changes in the agent's defaults, run length.
 ENVS = {
-    "CartPole-v1": dict(agent=dict(), total_env_steps=100_352,
+    # Whole periods (13 x 8,192 for CartPole, 13 x 16,384 for Acrobot).
+    "CartPole-v1": dict(agent=dict(), total_env_steps=106_496,
                         eval_every=8_192, num_eval_episodes=32),
-    "Acrobot-v1": dict(agent=dict(), total_env_steps=200_704,
+    "Acrobot-v1": dict(agent=dict(), total_env_steps=212_992,
                        eval_every=16_384, num_eval_episodes=16),
     "MountainCar-v0": dict(
         agent=dict(hidden_sizes=(256, 256), buffer_size=10_000,

@@ -25,7 +25,7 @@ PRESETS = {
         env="gymnax:Acrobot-v1",
         agent=dict(num_envs=16, rollout_length=128, num_minibatches=4,
                    learning_rate=1e-3),
-        total_env_steps=500_000, eval_every=32_768),
+        total_env_steps=524_288, eval_every=32_768),
     "Pendulum-v1": dict(
         env="gymnax:Pendulum-v1", normalize_observations=True,
         agent=dict(num_envs=16, rollout_length=128, num_epochs=10,
@@ -39,12 +39,12 @@ PRESETS = {
         agent=dict(num_envs=64, rollout_length=128, num_epochs=4,
                    num_minibatches=8, learning_rate=5e-4, activation="relu",
                    hidden_sizes=(64,)),
-        total_env_steps=5_000_000, eval_every=262_144, num_eval_episodes=16),
+        total_env_steps=5_242_880, eval_every=262_144, num_eval_episodes=16),
     "inverted_pendulum": dict(_BRAX, env="brax:inverted_pendulum",
                               total_env_steps=1_048_576, eval_every=131_072),
-    "hopper": dict(_BRAX, env="brax:hopper", total_env_steps=5_000_000,
+    "hopper": dict(_BRAX, env="brax:hopper", total_env_steps=5_242_880,
                    eval_every=524_288),
-    "ant": dict(_BRAX, env="brax:ant", total_env_steps=5_000_000,
+    "ant": dict(_BRAX, env="brax:ant", total_env_steps=5_242_880,
                 eval_every=524_288),
 }
 

@@ -51,7 +51,7 @@ PRESETS = {
 for _name in ("hopper", "halfcheetah", "ant"):
   PRESETS[_name] = dict(td3.BRAX, env=f"brax:{_name}",
                         agent=dict(td3.BRAX["agent"], learning_starts=10_000),
-                        total_env_steps=1_000_000, eval_every=50_000)
+                        total_env_steps=1_000_960, eval_every=50_048)
 
 
 def get_config(preset: str = "Pendulum-v1"):

@@ -48,7 +48,7 @@ PRESETS = {
 for _name in ("hopper", "halfcheetah", "ant"):
   PRESETS[_name] = dict(BRAX, env=f"brax:{_name}",
                         agent=dict(BRAX["agent"], learning_starts=10_000),
-                        total_env_steps=1_000_000, eval_every=50_000)
+                        total_env_steps=1_000_960, eval_every=50_048)
 
 
 def build(agent: str, file: str, presets, preset: str):

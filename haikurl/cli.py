@@ -15,6 +15,7 @@ field, an impossible value) prints one line on stderr and exits with 2.
 """
 import ast
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -205,6 +206,10 @@ def run():
     print(f"  --config: {CONFIG_HELP}")
     print(flags.FLAGS.module_help(__name__))
     sys.exit(0)
+  # JAX logs at INFO that it found no TPU ("Unable to initialize backend
+  # 'tpu'") when it picks a backend; absl's handler would print it beside
+  # the one line an error gets.
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   app.define_help_flags()  # --helpfull, which app.run would define
   spec, argv = _config_arg(sys.argv)
   try:

@@ -6,13 +6,12 @@
 The run is a `lax.scan` over `num_evals` evaluation periods; each period is a
 `lax.scan` over iterations, and each iteration is a `lax.scan` of
 `rollout_length` env steps over `num_envs` followed by `agent.learn`. At the
-end of each period every callback runs (the default one plays greedy
-evaluation episodes). `metrics` has a leading `[num_evals]` axis.
+end of each period every callback runs (the default one plays evaluation
+episodes by the run's protocol, `Train.eval_protocol`, with keys from a
+stream of their own). `metrics` has a leading `[num_evals]` axis.
 Nothing in the trace goes back to the host.
 """
 import dataclasses
-import logging
-import math
 import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
@@ -27,7 +26,6 @@ from haikurl import settings as settings_lib
 from haikurl import validation
 from haikurl.types import Transition
 
-log = logging.getLogger("haikurl")
 
 
 def compiler_options(backend: Optional[str] = None) -> Dict[str, Any]:
@@ -54,8 +52,15 @@ class TrainState(NamedTuple):
   agent: Any            # the agent's State
   env: Any              # the env's state
   timestep: Any         # the last TimeStep (its observation is acted on next)
-  key: jax.Array        # PRNG key
+  key: jax.Array        # PRNG key of training: split once per iteration
   env_steps: jax.Array  # [] int32 env steps taken so far
+  # PRNG key of the callbacks (evaluation), split once per period: a stream
+  # of its own, so the evaluation schedule cannot change training.
+  eval_key: jax.Array
+
+
+# `fold_in` data of the callbacks' key stream ("eval" in ASCII).
+EVAL_STREAM = 0x6576616C
 
 
 class EpisodeStats(NamedTuple):
@@ -64,11 +69,78 @@ class EpisodeStats(NamedTuple):
   count: jax.Array    # [] number of episodes ended
 
 
+def sticky_actions(config) -> float:
+  """The run's sticky-action probability (training and evaluation envs).
+
+  `config.sticky_actions` (a run setting) or `config.env_kwargs.sticky_actions`;
+  neither set: the env's default (`haikurl.envs.default_sticky_actions`: 0.1
+  on MinAtar, else 0). Raises a one-line ValueError for a value that is not
+  a probability in [0, 1), or two settings that disagree.
+  """
+  env_cfg = config.get("env_kwargs", None) or {}
+  given = [(f"config.{path}", value) for path, value in (
+      ("sticky_actions", config.get("sticky_actions", None)),
+      ("env_kwargs.sticky_actions", env_cfg.get("sticky_actions", None)))
+           if value is not None]
+  for path, value in given:
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or
+        not 0.0 <= value < 1.0):
+      raise ValueError(f"{path} must be a probability in [0, 1), got "
+                       f"{value!r}.")
+  if len(given) == 2 and given[0][1] != given[1][1]:
+    raise ValueError(f"{given[0][0]}={given[0][1]!r} and {given[1][0]}="
+                     f"{given[1][1]!r} disagree; set one of them.")
+  if given:
+    return float(given[0][1])
+  return envs_lib.default_sticky_actions(config.env)
+
+
+# Learn metrics that count what a call did (summed over a period, and the
+# gate of the other metrics' averages). "train/updates" (1.0 when a call
+# learned) is SAC/TD3's older name for the same signal.
+COUNTERS = ("train/gradient_steps", "train/updates")
+
+
+def period_learn_metrics(stacked: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
+  """A period's learn metrics from the per-iteration ones.
+
+  With a counter (`COUNTERS`) among them, each other metric is averaged
+  over the iterations whose learn call learned (counter > 0), NaN where
+  none did, and the counters are summed (gradient steps this period).
+  Without one, every metric is averaged over all iterations.
+
+  Args:
+    stacked: name -> [iterations, ...] learn metrics.
+
+  Returns:
+    name -> [] float32.
+  """
+  signal = next((name for name in COUNTERS if name in stacked), None)
+  per_iteration = {
+      name: jnp.mean(jnp.reshape(v, (v.shape[0], -1)), axis=1).astype(
+          jnp.float32) if v.ndim > 1 else v.astype(jnp.float32)
+      for name, v in stacked.items()}
+  if signal is None:
+    return {name: jnp.mean(v) for name, v in per_iteration.items()}
+  learned = per_iteration[signal] > 0
+  count = jnp.sum(learned.astype(jnp.float32))
+  out = {}
+  for name, v in per_iteration.items():
+    if name in COUNTERS:
+      out[name] = jnp.sum(v)
+    else:
+      total = jnp.sum(jnp.where(learned, v, 0.0))
+      out[name] = jnp.where(count > 0, total / jnp.maximum(count, 1.0),
+                            jnp.nan)
+  return out
+
+
 def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
   """The config's environment, as the loop builds it.
 
   Honours `config.env`, `config.env_kwargs` (brax backend and episode
-  length, gymnax env params) and `config.normalize_observations`.
+  length, gymnax env params), `config.normalize_observations` and the
+  sticky-action probability (`sticky_actions(config)`).
 
   Args:
     config: a haikurl config.
@@ -80,12 +152,14 @@ def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
   Returns:
     A batched, auto-resetting `haikurl.envs.Env`.
   """
-  config = complete_config(config)
+  if "num_envs" not in config.agent or "num_eval_episodes" not in config:
+    config = complete_config(config)  # a config that lists only some keys
   if num_envs is None:
     num_envs = (config.num_eval_episodes if evaluation
                 else config.agent.num_envs)
   env_cfg = config.get("env_kwargs", config_dict.ConfigDict())
   kwargs = env_cfg.to_dict() if env_cfg else {}
+  kwargs["sticky_actions"] = sticky_actions(config)
   return envs_lib.make(
       config.env, int(num_envs),
       normalize_observations=config.get("normalize_observations", False),
@@ -118,13 +192,20 @@ class RunLength(NamedTuple):
 
 
 def run_length(config) -> RunLength:
-  """The run's iterations and periods (see `make_train`)."""
-  steps_per_iteration = int(config.agent.num_envs) * int(
-      config.agent.rollout_length)
-  iterations_per_eval = max(1, round(config.eval_every / steps_per_iteration))
-  steps_per_eval = iterations_per_eval * steps_per_iteration
-  num_evals = max(1, math.ceil(config.total_env_steps / steps_per_eval))
-  return RunLength(steps_per_iteration, iterations_per_eval, num_evals)
+  """The run's iterations and periods (see `make_train`).
+
+  Raises a one-line ValueError when `eval_every` is not a whole number of
+  iterations or `total_env_steps` not a whole number of periods
+  (`validation.check_run_length`): the run is never silently rounded.
+  """
+  num_envs = int(config.agent.num_envs)
+  rollout_length = int(config.agent.rollout_length)
+  validation.check_run_length(config.total_env_steps, config.eval_every,
+                              num_envs, rollout_length)
+  steps_per_iteration = num_envs * rollout_length
+  return RunLength(steps_per_iteration,
+                   config.eval_every // steps_per_iteration,
+                   config.total_env_steps // config.eval_every)
 
 
 def agent_settings(config, agent: Any = None):
@@ -177,6 +258,8 @@ class Train:
   iterations_per_eval: int
   steps_per_iteration: int
   callbacks: Dict[str, Callable]
+  # How evaluation episodes act (config.eval_policy, sticky actions).
+  protocol: evaluation.Protocol = evaluation.Protocol()
   # Opt-in (config.check_numerics or config.debug_nans): every iteration
   # flags, in the graph, the learn metrics and agent-state leaves that are
   # not finite; `period` reports the first one as `numerics/*` metrics and
@@ -192,14 +275,23 @@ class Train:
   def total_env_steps(self) -> int:
     return self.num_evals * self.steps_per_eval
 
+  @property
+  def eval_protocol(self) -> str:
+    """The evaluation protocol in words, for outputs: e.g. "greedy, sticky
+    actions p=0.1, 32 episodes"."""
+    return self.protocol.describe()
+
   def init(self, key: jax.Array, hparams=None) -> TrainState:
     """The state before any step: fresh agent, reset envs."""
     hp = self.default_hparams if hparams is None else hparams
+    # fold_in, not a 4-way split: the training keys stay those of a 3-way
+    # split, whatever the callbacks do.
+    eval_key = jax.random.fold_in(key, EVAL_STREAM)
     agent_key, env_key, key = jax.random.split(key, 3)
     agent_state = self.agent.init(agent_key, hp)
     env_state, timestep = self.env.reset(env_key)
     return TrainState(agent_state, env_state, timestep, key,
-                      jnp.zeros((), jnp.int32))
+                      jnp.zeros((), jnp.int32), eval_key)
 
   def _iteration(self, state: TrainState, hp):
     """`rollout_length` steps of acting, then one call of learn."""
@@ -229,8 +321,9 @@ class Train:
         env_step, (state.env, state.timestep), rollout_keys)
     agent_state, metrics = agent.learn(state.agent, trajectory, learn_key, hp)
     stats = jax.tree.map(jnp.sum, stats)
-    state = TrainState(agent_state, env_state, timestep, key,
-                       state.env_steps + self.steps_per_iteration)
+    state = state._replace(agent=agent_state, env=env_state,
+                           timestep=timestep, key=key,
+                           env_steps=state.env_steps + self.steps_per_iteration)
     if self.check_numerics:
       return state, (metrics, stats, self._nonfinite_flags(metrics, agent_state))
     return state, (metrics, stats)
@@ -280,7 +373,8 @@ class Train:
 
     Returns:
       (state, metrics): metrics is a flat dict of scalars: the learn
-      metrics averaged over the period, training episode statistics, and
+      metrics averaged over the period's learn calls that learned
+      (`period_learn_metrics`), training episode statistics, and
       the callbacks' outputs.
     """
     hp = self.default_hparams if hparams is None else hparams
@@ -292,7 +386,7 @@ class Train:
     count = jnp.sum(stats.count)
     denominator = jnp.maximum(count, 1).astype(jnp.float32)
     metrics = {"env_steps": state.env_steps}
-    metrics.update(jax.tree.map(jnp.mean, learn_metrics))
+    metrics.update(period_learn_metrics(learn_metrics))
     metrics["train/episode_return"] = jnp.where(
         count > 0, jnp.sum(stats.returns) / denominator, jnp.nan)
     metrics["train/episode_length"] = jnp.where(
@@ -307,10 +401,10 @@ class Train:
           found, start_steps + (first + 1) * self.steps_per_iteration, -1)
       metrics["numerics/index"] = jnp.where(
           found, jnp.argmax(flags[first]), -1).astype(jnp.int32)
-    key, callback_key = jax.random.split(state.key)
-    state = state._replace(key=key)
+    eval_key, callback_key = jax.random.split(state.eval_key)
+    state = state._replace(eval_key=eval_key)
     ctx = evaluation.CallbackContext(self.config, self.env, self.eval_env,
-                                     self.agent, hp)
+                                     self.agent, hp, self.protocol)
     callback_keys = jax.random.split(callback_key, max(len(self.callbacks), 1))
     for (name, callback), ckey in zip(sorted(self.callbacks.items()),
                                       callback_keys):
@@ -355,20 +449,12 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   length = run_length(config)
   steps_per_iteration = length.steps_per_iteration
   iterations_per_eval = length.iterations_per_eval
-  steps_per_eval = length.steps_per_eval
   num_evals = length.num_evals
-  total = length.total_env_steps
   env = make_env(config)
   eval_env = make_env(config, evaluation=True)
   if hasattr(agent_module, "validate"):
     agent_module.validate(settings, env.spec)
-  # Only after every check, so a rejected config prints just its error.
-  if total != config.total_env_steps or steps_per_eval != config.eval_every:
-    log.warning(
-        "total_env_steps=%d rounded to %d and eval_every=%d to %d "
-        "(whole iterations of num_envs x rollout_length = %d steps)",
-        config.total_env_steps, total, config.eval_every, steps_per_eval,
-        steps_per_iteration)
+  protocol = evaluation.make_protocol(config, env.spec, sticky_actions(config))
   agent_triple = agent_module.make(settings, env.spec)
   if callbacks is None:
     callbacks = {"eval": evaluation.evaluate}
@@ -377,6 +463,6 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
                default_hparams=default_hparams, num_evals=num_evals,
                iterations_per_eval=iterations_per_eval,
                steps_per_iteration=steps_per_iteration,
-               callbacks=dict(callbacks),
+               callbacks=dict(callbacks), protocol=protocol,
                check_numerics=bool(config.get("check_numerics", False) or
                                    config.get("debug_nans", False)))

@@ -274,6 +274,15 @@ RUN_DEFAULTS = dict(
     checkpoint_every=0,          # periods between checkpoints; 0: at the end
     wandb=False,                 # also log to Weights & Biases (needs wandb)
     chunk_size=0,                # members per jitted call; 0: all, -1: auto
+    # Evaluation protocol (haikurl/evaluation.py): "greedy", "epsilon"
+    # (greedy with probability eval_epsilon of a uniform random action) or
+    # "sampled" (the agent's behaviour policy).
+    eval_policy="greedy",
+    eval_epsilon=0.05,
+    # Probability that the env repeats the previous action (Machado et al.
+    # 2018), training and evaluation; None: the env's default (0.1 on
+    # MinAtar, else 0); 0 turns it off.
+    sticky_actions=config_dict.placeholder(float),
 )
 SWEEP_META = dict(method="grid", num_samples=0)
 
@@ -295,8 +304,11 @@ def complete(config: config_dict.ConfigDict, agent_module) -> config_dict.Config
       agent[key] = _as_config_value(default)
   for key, default in RUN_DEFAULTS.items():
     if key not in out:
-      out[key] = (config_dict.ConfigDict(default) if isinstance(default, dict)
-                  else default)
+      if isinstance(default, dict):
+        default = config_dict.ConfigDict(default)
+      elif isinstance(default, config_dict.FieldReference):
+        default = config_dict.placeholder(default.get_type())
+      out[key] = default
   if "sweep" not in out:
     out.sweep = config_dict.ConfigDict(SWEEP_META)
   for key, default in SWEEP_META.items():

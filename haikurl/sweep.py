@@ -132,7 +132,16 @@ def check(config, hparams_cls) -> Dict[str, tuple]:
         f"config.sweep.{name}: agent {agent_name!r} has no hyperparameter "
         f"{name!r}; sweepable keys: {', '.join(traced)}.")
   for name, values in spec.items():
-    is_range = bool(values) and isinstance(values[0], str)
+    is_range = bool(values) and values[0] in DISTRIBUTIONS
+    not_numbers = [v for v in values if not _is_number(v)]
+    if not is_range and not_numbers:
+      raise ValueError(
+          f"config.sweep.{name}={values!r}: "
+          f"{', '.join(repr(v) for v in not_numbers)} "
+          f"{'is not a number' if len(not_numbers) == 1 else 'are not numbers'}"
+          f"; a grid lists numbers, e.g. '(1e-3, 3e-4)', and a range is "
+          f"('uniform' | 'log_uniform', low, high) with "
+          f"config.sweep.method='random'.")
     if is_range:
       if method != "random":
         raise ValueError(
@@ -151,9 +160,6 @@ def check(config, hparams_cls) -> Dict[str, tuple]:
       if values[0] == "log_uniform" and low <= 0:
         raise ValueError(f"config.sweep.{name}: a log_uniform range needs "
                          f"low > 0, got {values!r}.")
-    elif not all(_is_number(v) for v in values):
-      raise ValueError(f"config.sweep.{name} must list numbers, got "
-                       f"{values!r}.")
   if method == "random":
     if spec and num_samples < 1:
       raise ValueError("config.sweep.method='random' needs "

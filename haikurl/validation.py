@@ -41,6 +41,43 @@ def check_config(config) -> None:
                      "the module path of your own ('my_agents.mdqn').")
 
 
+def _nearest_multiples(value: int, unit: int) -> str:
+  """"a or b": the positive multiples of `unit` nearest `value` (one if
+  `value` is below `unit`)."""
+  below = value // unit * unit
+  above = below + unit
+  return f"{below:,} or {above:,}" if below > 0 else f"{above:,}"
+
+
+def check_run_length(total_env_steps: int, eval_every: int, num_envs: int,
+                     rollout_length: int) -> None:
+  """Refuses a run length the loop cannot run exactly.
+
+  A run is whole evaluation periods of whole iterations of `num_envs x
+  rollout_length` env steps: `eval_every` must be a multiple of the
+  iteration and `total_env_steps` a multiple of `eval_every`. Raises a
+  one-line ValueError naming the nearest valid values otherwise.
+  """
+  for path, value in (("total_env_steps", total_env_steps),
+                      ("eval_every", eval_every)):
+    _positive_int(path, value)
+  iteration = num_envs * rollout_length
+  if eval_every % iteration:
+    raise ValueError(
+        f"config.eval_every={eval_every:,} is not a whole number of "
+        f"iterations of num_envs x rollout_length = {num_envs} x "
+        f"{rollout_length} = {iteration:,} env steps; nearest valid values: "
+        f"{_nearest_multiples(eval_every, iteration)}.")
+  if total_env_steps % eval_every:
+    raise ValueError(
+        f"config.total_env_steps={total_env_steps:,} is not a whole number "
+        f"of evaluation periods of eval_every={eval_every:,} env steps; "
+        f"nearest valid values: "
+        f"{_nearest_multiples(total_env_steps, eval_every)}.")
+
+
+
+
 def check_workdir(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
   """Creates `workdir` and checks it can be written and has room.
 

@@ -11,10 +11,15 @@ from haikurl.envs import brax_env
 from haikurl.envs import gymnax_env
 from haikurl.envs.base import Env, Wrapper
 from haikurl.envs.wrappers import (NormalizeObservation, RescaleAction,
-                                   RunningStatistics)
+                                   RunningStatistics, StickyActions)
 
 __all__ = ["Env", "Wrapper", "make", "known_names", "NormalizeObservation",
-           "RescaleAction", "RunningStatistics", "check_name", "register"]
+           "RescaleAction", "RunningStatistics", "StickyActions", "check_name",
+           "register", "default_sticky_actions"]
+
+# The MinAtar paper's (Young & Tian 2019) and Machado et al.'s (2018)
+# recommended probability of repeating the previous action.
+MINATAR_STICKY_ACTIONS = 0.1
 
 # A user's own environments: name -> factory(num_envs, **env_kwargs) -> Env.
 _REGISTERED: Dict[str, Callable[..., Env]] = {}
@@ -62,10 +67,20 @@ def check_name(name: str) -> str:
   return f"{library}:{env_id}"
 
 
+def default_sticky_actions(name: str) -> float:
+  """The sticky-action probability `make` uses for `name` by default: 0.1
+  for gymnax's MinAtar games, 0 (off) elsewhere."""
+  if name in _REGISTERED:
+    return 0.0
+  library, env_id = _split(name)
+  return (MINATAR_STICKY_ACTIONS
+          if library == "gymnax" and env_id.endswith("-MinAtar") else 0.0)
+
+
 def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
          update_statistics: bool = True, rescale_actions: Optional[bool] = None,
          backend: str = "spring", episode_length: int = 1000,
-         **env_kwargs) -> Env:
+         sticky_actions: Optional[float] = None, **env_kwargs) -> Env:
   """Builds a batched, auto-resetting environment.
 
   Args:
@@ -79,6 +94,9 @@ def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
     backend: brax physics backend ("spring", "positional", "generalized",
       "mjx"). Ignored for gymnax.
     episode_length: brax time limit (gymnax envs carry their own).
+    sticky_actions: probability of executing the previous action instead of
+      the chosen one (`StickyActions`); None: `default_sticky_actions(name)`
+      (0.1 on MinAtar, else 0); 0 turns it off.
     **env_kwargs: gymnax EnvParams fields or brax environment arguments.
 
   Returns:
@@ -95,6 +113,10 @@ def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
   else:
     env = brax_env.BraxEnv(env_id, num_envs, backend=backend,
                            episode_length=episode_length, **env_kwargs)
+  if sticky_actions is None:
+    sticky_actions = default_sticky_actions(name)
+  if sticky_actions:
+    env = StickyActions(env, sticky_actions)
   if rescale_actions is None:
     rescale_actions = not env.spec.discrete
   if rescale_actions:

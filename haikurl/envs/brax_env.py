@@ -7,6 +7,8 @@ observation kept as `next_observation`, and a time limit of
 `episode_length` steps that truncates (discount stays 1) rather than
 terminates.
 """
+import contextlib
+import io
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +22,11 @@ BACKENDS = ("spring", "positional", "generalized", "mjx")
 
 
 def _brax_envs():
-  import brax.envs  # pylint: disable=g-import-not-at-top  (slow import)
+  # mujoco's mjx prints "Failed to import warp: ..." on stdout when the
+  # optional warp package is missing; haikurl does not use it, and an error
+  # or a progress line must be all the terminal shows.
+  with contextlib.redirect_stdout(io.StringIO()):
+    import brax.envs  # pylint: disable=g-import-not-at-top  (slow import)
   return brax.envs
 
 

@@ -1,5 +1,5 @@
-"""Pure wrappers over the Env contract: observation normalisation and
-continuous action rescaling."""
+"""Pure wrappers over the Env contract: observation normalisation,
+continuous action rescaling and sticky actions."""
 from typing import Any, NamedTuple
 
 import jax
@@ -47,6 +47,11 @@ class NormalizeState(NamedTuple):
 class NormalizeObservation(Wrapper):
   """Normalises observations with running statistics kept in the env state.
 
+  The statistics are those of every observation an agent acts on: the
+  first observation of every episode (at `reset` and after each auto-reset)
+  and every later one; an episode's final observation (`next_observation`
+  at its end) is normalised but not counted.
+
   With `update=False` (evaluation) the statistics stay as loaded by
   `load_statistics` from a training env's state. Both `observation` and
   `next_observation` of a TimeStep are normalised with the same statistics.
@@ -58,8 +63,11 @@ class NormalizeObservation(Wrapper):
     self.clip = clip
 
   def _apply(self, stats, timestep):
+    # Every observation the agent acts on: `observation` (after an episode
+    # end, the next episode's first one), not the pre-reset
+    # `next_observation`, which nobody acts on.
     if self.update:
-      stats = update_statistics(stats, timestep.next_observation)
+      stats = update_statistics(stats, timestep.observation)
     timestep = timestep._replace(
         observation=normalize(stats, timestep.observation, self.clip),
         next_observation=normalize(stats, timestep.next_observation, self.clip))
@@ -120,3 +128,56 @@ class RescaleAction(Wrapper):
     high = jnp.broadcast_to(self._high, action.shape)
     action = low + (action + 1.0) * 0.5 * (high - low)
     return self.env.step(state, action, key)
+
+
+class StickyState(NamedTuple):
+  inner: Any
+  previous_action: jax.Array  # [B] int32: the action last executed
+
+
+class StickyActions(Wrapper):
+  """With probability `probability` per env and step, the env executes the
+  previous action instead of the chosen one (Machado et al. 2018, "Revisiting
+  the Arcade Learning Environment"; the MinAtar paper uses 0.1).
+
+  The previous action is the one last *executed* (a repeated action stays
+  the previous one) and is action 0 at every episode start: MinAtar's no-op,
+  as in MinAtar's own implementation. The TimeStep and the agent's
+  transition keep the chosen action. Discrete actions only.
+  """
+
+  def __init__(self, env: Env, probability: float):
+    super().__init__(env)
+    if not env.spec.discrete:
+      raise ValueError(f"sticky actions need discrete actions; {env.spec.name} "
+                       "has continuous ones (set sticky_actions=0).")
+    if not 0.0 <= probability < 1.0:
+      raise ValueError(f"sticky_actions must be a probability in [0, 1), got "
+                       f"{probability!r}.")
+    self.probability = float(probability)
+
+  def _start(self, inner, timestep):
+    del timestep
+    return StickyState(inner, jnp.zeros((self.num_envs,), jnp.int32))
+
+  def reset(self, key):
+    inner, timestep = self.env.reset(key)
+    return self._start(inner, timestep), timestep
+
+  def step(self, state, action, key):
+    sticky_key, key = jax.random.split(key)
+    repeat = jax.random.uniform(sticky_key, (self.num_envs,)) < self.probability
+    executed = jnp.where(repeat, state.previous_action,
+                         action.astype(jnp.int32))
+    inner, timestep = self.env.step(state.inner, executed, key)
+    # An env whose episode ended was reset: its next episode starts from 0.
+    previous = jnp.where(timestep.done, 0, executed)
+    return StickyState(inner, previous), timestep
+
+  def load_statistics(self, state, source):
+    return state._replace(
+        inner=self.env.load_statistics(state.inner, source.inner))
+
+  def reset_from(self, key, source):
+    inner, timestep = self.env.reset_from(key, source.inner)
+    return self._start(inner, timestep), timestep

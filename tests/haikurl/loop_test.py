@@ -4,8 +4,10 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import haikurl
+from haikurl import loop
 from configs import ppo as ppo_config
 
 
@@ -80,11 +82,19 @@ def test_compiler_options_keep_the_result_and_respect_xla_flags(monkeypatch):
   chex.assert_trees_all_close(fast, plain, rtol=1e-5, atol=1e-5)
 
 
-def test_total_env_steps_rounds_up_to_whole_periods():
+def test_run_lengths_that_do_not_divide_are_refused_with_the_nearest():
+  # Iterations of 4 x 16 = 64 steps, periods of 256.
   cfg = small_config()
-  cfg.total_env_steps = 700   # periods of 256 steps: 3 periods = 768
-  train = haikurl.make_train(cfg)
-  assert train.total_env_steps == 768
+  cfg.total_env_steps = 700   # 2 periods = 512, 3 = 768
+  with pytest.raises(ValueError, match=r"total_env_steps=700 .* 512 or 768"):
+    haikurl.make_train(cfg)
+  cfg = small_config()
+  cfg.eval_every = 100        # 1 iteration = 64, 2 = 128
+  with pytest.raises(ValueError, match=r"eval_every=100 .* 64 or 128"):
+    haikurl.make_train(cfg)
+  cfg.eval_every = 30         # below one iteration: only 64
+  with pytest.raises(ValueError, match=r"nearest valid values: 64\.$"):
+    loop.run_length(cfg)
 
 
 def test_ppo_learns_cartpole():

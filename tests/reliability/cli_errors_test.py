@@ -43,9 +43,15 @@ _JAX_LOG = re.compile(r"(Finished tracing|Compiling |Finished jaxpr|"
 _COMPILED = re.compile(r"Compiling (?:jit\()?([^\s)]+)\)?")
 
 
-def run_cli(args, workdir=None, python_prefix=None, tmp_path=None):
-  """Runs haikurl-train; returns (rc, error lines, compiled names, seconds)."""
-  env = dict(os.environ, JAX_LOG_COMPILES="1", JAX_PLATFORMS="cpu")
+def run_cli(args, workdir=None, python_prefix=None, tmp_path=None,
+            platforms="cpu"):
+  """Runs haikurl-train; returns (rc, error lines, compiled names, seconds,
+  stdout). `platforms=None` leaves JAX_PLATFORMS unset, so JAX probes its
+  backends as on a user's machine."""
+  env = dict(os.environ, JAX_LOG_COMPILES="1")
+  env.pop("JAX_PLATFORMS", None)
+  if platforms:
+    env["JAX_PLATFORMS"] = platforms
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
   argv = list(args) + ["--quiet", "--compilation_cache="]
   if workdir is not None:
@@ -141,6 +147,23 @@ CASES = [
                           "--config.sweep.learning_rate=(1e-3,3e-4)"],
      ["config.sweep.method", "grid"]),
     ("unexpected_argument", [PPO, "extra"], ["unexpected arguments"]),
+    # Run lengths are honoured exactly or refused (16 x 32 = 512 steps per
+    # iteration, 8,192 per period): never rounded.
+    ("total_not_whole_periods", [PPO, "--config.total_env_steps=100"],
+     ["total_env_steps=100", "whole number of evaluation periods",
+      "nearest valid values: 8,192."]),
+    ("eval_every_not_whole_iterations", [PPO, "--config.eval_every=1000"],
+     ["eval_every=1,000", "16 x 32 = 512", "512 or 1,024"]),
+    ("total_one_on_breakout", ["--config=configs/dqn.py:Breakout-MinAtar",
+                               "--config.total_env_steps=1"],
+     ["total_env_steps=1 ", "102,400"]),
+    ("sweep_not_numbers", [PPO, "--config.sweep.learning_rate=('a','b')"],
+     ["'a', 'b' are not numbers"]),
+    ("bad_eval_policy", [PPO, "--config.eval_policy=argmax"],
+     ["config.eval_policy", "'greedy'", "'argmax'"]),
+    ("bad_sticky_actions", ["--config=configs/dqn.py:Breakout-MinAtar",
+                            "--config.sticky_actions=1.5"],
+     ["config.sticky_actions", "[0, 1)", "1.5"]),
 ]
 
 
@@ -165,6 +188,18 @@ def test_bad_input_one_line_exit_2_no_compile(name, args, words, tmp_path):
   rc, errors, compiled, seconds, _ = run_cli(args, workdir=tmp_path / "run")
   print(f"{seconds:.2f} s")
   _check(rc, errors, compiled, words)
+
+
+@pytest.mark.parametrize("config", [PPO, "--config=configs/sac.py:hopper"])
+def test_error_is_the_only_output_without_jax_platforms(config, tmp_path):
+  # Without JAX_PLATFORMS JAX probes for a TPU and logs that it found none;
+  # importing brax makes mujoco print "Failed to import warp" on stdout.
+  # Neither may reach the terminal beside the error.
+  rc, errors, compiled, _, stdout = run_cli(
+      [config, "--config.total_env_steps=100"], workdir=tmp_path / "run",
+      platforms=None)
+  _check(rc, errors, compiled, ["total_env_steps=100"])
+  assert stdout == "", stdout
 
 
 def test_unwritable_workdir(tmp_path):
