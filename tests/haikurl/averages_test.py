@@ -60,8 +60,8 @@ def test_sac_period_metrics_are_means_over_the_calls_that_learned():
       haikurl.make_train(_sac(8), callbacks={}))(key)[1])
   period = jax.device_get(jax.jit(
       haikurl.make_train(_sac(32), callbacks={}))(key)[1])
-  np.testing.assert_array_equal(per_call["train/updates"], [0, 0] + [1] * 6)
-  np.testing.assert_array_equal(period["train/updates"], [2, 4])
+  np.testing.assert_array_equal(per_call["train/gradient_steps"], [0, 0] + [1] * 6)
+  np.testing.assert_array_equal(period["train/gradient_steps"], [2, 4])
   assert np.isnan(per_call["train/alpha"][0])     # no call learned
   for name in ("train/alpha", "loss/critic", "loss/actor", "train/q"):
     values = per_call[name].reshape(2, 4)
