@@ -135,9 +135,14 @@ def main(argv):
           f"{summary['wall_seconds']:.1f} s "
           f"(compile {summary['compile_seconds']:.1f} s, "
           f"{summary['steps_per_second']:,.0f} steps/s)")
-  if "final_eval_return_mean" in summary:
+  if "best_setting" in summary:
+    best = summary["best_setting"]
+    line += (f"; best setting {best['values']}: final eval return "
+             f"{best['final_eval_return_mean']:.1f} (mean of "
+             f"{best['num_seeds']} seed(s))")
+  elif "final_eval_return_mean" in summary:
     line += (f"; final eval return {summary['final_eval_return_mean']:.1f} "
-             f"per seed {[round(x, 1) for x in summary['final_eval_return_per_seed']]}")
+             f"per member {[round(x, 1) for x in summary['final_eval_return_per_member']]}")
   print(line, flush=True)
   print(f"results in {workdir}", flush=True)
 

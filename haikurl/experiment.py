@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from haikurl import aggregate
 from haikurl import checkpoint
 from haikurl import batch as batch_lib
 from haikurl import hparams as hparams_lib
@@ -126,6 +127,10 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
                           "env_steps": done_periods * train.steps_per_eval})
 
   session_seconds = 0.0
+  groups = aggregate.group_by_setting(members.settings, members.seeds,
+                                      members.swept)
+  progress_settings = [(aggregate.setting_label(g.values), g.members)
+                       for g in groups] if members.swept else None
   try:
     with checkpoint.InterruptGuard() as interrupt:
       for i in range(start, train.num_evals):
@@ -144,7 +149,8 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
         if not quiet:
           hlog.print_line(hlog.progress_line(
               i + 1, train.num_evals, (i + 1) * train.steps_per_eval,
-              train.total_env_steps, metrics, speed, eta))
+              train.total_env_steps, metrics, speed, eta,
+              settings=progress_settings))
         last = i + 1 == train.num_evals
         if (last or interrupt.requested or
             (checkpoint_every > 0 and (i + 1) % checkpoint_every == 0)):
@@ -161,11 +167,7 @@ def run(config, workdir: str, agent: Any = None, quiet: bool = False,
                       members=members, runner=runner)
   _write_json(os.path.join(workdir, "summary.json"), summary)
   write_sweep(config, workdir, members, history)
-  if history and "eval/episode_return" in history[-1]:
-    plotting.plot_curves(
-        {config.agent.name: plotting.curves_from_rows(history)},
-        os.path.join(workdir, "curve.png"),
-        title=f"{config.agent.name} on {config.env}")
+  write_curve(config, workdir, members, history)
   return summary
 
 
@@ -175,9 +177,15 @@ def summarize(config, train: Train, history, num_members: int,
               runner: Optional[batch_lib.Runner] = None) -> dict:
   """The summary.json record of a finished run.
 
-  With a sweep, it adds `swept` (key -> values), `best_setting` (the
-  setting of highest mean final return over its seeds) and `settings`
-  (every setting's values and mean final return).
+  Members are named as members (`final_eval_return_per_member`, in member
+  order) and grouped by setting in `settings` (one entry without a sweep):
+  each setting's values, member indices, seeds, per-member final returns,
+  mean, min, max and for >= 3 seeds the IQM with its 95%
+  stratified-bootstrap CI (`haikurl.aggregate`). Without a sweep the run's
+  own aggregate is also at the top level (`final_eval_return_iqm`, `_ci95`,
+  `_min`, `_max`, and `final_eval_return_aggregate` naming it). With a sweep
+  it adds `swept` (key -> values), `num_settings` and `best_setting` (the
+  setting of highest mean final return over its seeds).
   """
   summary = {
       "agent": config.agent.name,
@@ -198,34 +206,73 @@ def summarize(config, train: Train, history, num_members: int,
     final = curve[-1]
     summary.update({
         "final_eval_return_mean": float(np.mean(final)),
-        "final_eval_return_per_seed": [float(x) for x in final],
+        "final_eval_return_per_member": [float(x) for x in final],
         "best_eval_return_mean": float(np.max(np.mean(curve, axis=1))),
-        "best_eval_return_per_seed": [float(x) for x in np.max(curve, axis=0)],
+        "best_eval_return_per_member": [float(x) for x in
+                                        np.max(curve, axis=0)],
     })
+    if members is None or not members.swept:
+      # One setting: its aggregate over seeds, as the plots draw it.
+      stats = aggregate.summary(final)
+      summary["final_eval_return_aggregate"] = aggregate.describe(len(final))
+      summary.update({f"final_eval_return_{k}": v for k, v in stats.items()
+                      if k in ("iqm", "ci95", "min", "max")})
   if runner is not None:
     summary.update({"num_devices": runner.num_devices,
                     "num_processes": jax.process_count(),
                     "chunk_size": runner.chunk_size,
                     "num_chunks": runner.num_chunks})
+  if members is not None and history and key in history[-1]:
+    table = sweep_lib.best_setting(members, curve)
+    summary["settings"] = table["settings"]
+    if members.swept:
+      summary["best_setting"] = table["best"]
   if members is not None and members.swept:
     summary["method"] = config.sweep.get("method", "grid")
     summary["num_settings"] = int(len(np.unique(members.settings)))
     summary["swept"] = {k: sorted({float(x) for x in v})
                         for k, v in members.swept.items()}
-    if history and key in history[-1]:
-      summary.update(sweep_lib.best_setting(members, curve))
-      summary["best_setting"] = summary.pop("best")
   return summary
 
 
+def _title(config) -> str:
+  return f"{config.agent.name} on {config.env}"
+
+
+def write_curve(config, workdir: str, members: Members, history) -> None:
+  """curve.png: the greedy evaluation return against env steps, one curve
+  per setting (the IQM with a 95% stratified-bootstrap CI over >= 3 seeds,
+  the mean and min-max below; see haikurl.plotting)."""
+  key = "eval/episode_return"
+  if not history or key not in history[-1]:
+    return
+  groups = aggregate.group_by_setting(members.settings, members.seeds,
+                                      members.swept)
+  if members.swept:
+    runs = plotting.sweep_curves(history, groups, key)
+  else:
+    runs = {config.agent.name: plotting.curves_from_rows(history, key)}
+  one_key = len(members.swept) == 1
+  plotting.plot_curves(runs, os.path.join(workdir, "curve.png"), metric=key,
+                       title=_title(config), ordered=one_key,
+                       legend_title=(plotting.label(list(members.swept)[0])
+                                     if one_key else None))
+
+
 def write_sweep(config, workdir: str, members: Members, history) -> None:
-  """sweep.csv (one row per member) and sweep.png (final return against
-  each swept value), for a run that sweeps something."""
+  """sweep.csv (one row per member) and sweep.png (each setting's final
+  return against each swept value, with error bars over its seeds), for a
+  run that sweeps something."""
   if not members.swept or not history:
     return
   rows = sweep_lib.results(members, history)
   sweep_lib.write_csv(os.path.join(workdir, "sweep.csv"), rows)
   plotting.plot_sweep(rows, list(members.swept),
                       os.path.join(workdir, "sweep.png"),
-                      title=f"{config.agent.name} on {config.env}: final "
-                            f"greedy return, {int(config.num_seeds)} seed(s)")
+                      title=f"{_title(config)}: final greedy evaluation "
+                            f"return, {_seeds(int(config.num_seeds))} per "
+                            "setting")
+
+
+def _seeds(n: int) -> str:
+  return f"{n} seed" + ("" if n == 1 else "s")

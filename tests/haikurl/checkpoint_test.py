@@ -195,7 +195,7 @@ def test_a_run_leaves_metrics_tensorboard_curve_and_checkpoint(runs):
   assert info.period == NUM_PERIODS and info.meta["num_members"] == 2
   summary = _summary(workdir)
   assert summary["env_steps"] == NUM_PERIODS * 2048
-  assert len(summary["final_eval_return_per_seed"]) == 2
+  assert len(summary["final_eval_return_per_member"]) == 2
 
 
 def _wait_for_checkpoint(proc, workdir, timeout=300):
@@ -234,7 +234,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(runs, sig):
   result = _run(root, workdir)  # the same command, without the flag
   assert result.returncode == 0, result.stderr[-3000:]
   a, b = _summary(whole), _summary(workdir)
-  for key in ("final_eval_return_per_seed", "best_eval_return_per_seed",
+  for key in ("final_eval_return_per_member", "best_eval_return_per_member",
               "final_eval_return_mean", "env_steps"):
     assert a[key] == b[key], key
   # metrics.jsonl: the periods before the checkpoint kept, the rest appended
