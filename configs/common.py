@@ -7,6 +7,9 @@ def add_run_settings(c: config_dict.ConfigDict) -> config_dict.ConfigDict:
   `agent` section is complete (the sweep declares every agent key)."""
   c.num_seeds = 1
   c.seed = 0
+  # >= 0: rerun only member i of this config's batch (its seed and sweep
+  # setting), bitwise as in the whole batch; -1: every member.
+  c.member = -1
   # Run-only settings (may change when a run is resumed).
   c.checkpoint_every = 0        # periods between checkpoints; 0: only at the end
   c.wandb = False               # also log to Weights & Biases (needs wandb)
