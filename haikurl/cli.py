@@ -116,13 +116,14 @@ def main(argv):
   from haikurl import batch  # pylint: disable=g-import-not-at-top
   batch.initialize_distributed()  # with HAIKURL_DISTRIBUTED=1; before JAX starts
   from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
+  from haikurl import interrupts  # pylint: disable=g-import-not-at-top
   _enable_compilation_cache(_CACHE.value)
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
   try:
     summary = experiment.run(config, workdir, quiet=_QUIET.value,
                              wandb=_WANDB.value,
                              checkpoint_every=_CHECKPOINT_EVERY.value)
-  except checkpoint.Interrupted as e:
+  except interrupts.Interrupted as e:
     print(f"haikurl-train: {e}", file=sys.stderr, flush=True)
     sys.exit(130)
   except (ValueError, checkpoint.CheckpointError) as e:
