@@ -111,7 +111,8 @@ def plot_curves(runs: Dict[str, dict], path: str,
     n = values.shape[1]
     text = name if shared else (f"{name}: {aggregate.describe(n)}" if name
                                 else aggregate.describe(n))
-    ax.plot(steps, est.point, color=color, lw=1.8, label=text or None)
+    ax.plot(steps, est.point, color=color, lw=1.8, label=text or None,
+            marker="o" if len(steps) <= 12 else None, ms=3)  # evaluations
     if n > 1 and not outside:
       ax.fill_between(steps, est.low, est.high, color=color,
                       alpha=0.2 if few else 0.1, lw=0)
