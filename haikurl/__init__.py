@@ -21,7 +21,7 @@ _NAMES = {
     "make_train": "haikurl.loop", "compiler_options": "haikurl.loop",
     "make_env": "haikurl.loop", "agent_settings": "haikurl.loop",
     "complete_config": "haikurl.loop",
-    "load_policy": "haikurl.checkpoint",
+    "load_policy": "haikurl.policy",
 }
 
 __all__ = sorted(_NAMES) + ["register_agent"] + list(_SUBMODULES)

@@ -9,8 +9,8 @@
   is sharded over a `jax.sharding.Mesh(np.array(jax.devices()), ("members",))`
   (Auto axes: `jax.make_mesh`'s default Explicit axes break `jit(vmap(scan))`)
   through `jit`'s in/out shardings. The batch is padded to a multiple of the
-  device count by repeating the last member; padded members are dropped from
-  every output.
+  device count (and to `min_batch`) by repeating the last member; padded
+  members are dropped from every output but the state.
 * **Chunks.** `chunk_size=0` trains all members at once and keeps their
   state on the devices. `chunk_size=N` trains N members (rounded up to a
   multiple of the device count) at a time, period by period: the states of
@@ -21,7 +21,9 @@
 * **Layout does not change results.** Each member's computation is the same
   function of its own (key, hparams) whatever the batch, chunk or mesh;
   member i equals the solo run `train(keys[i], hparams[i])` to float
-  tolerance (XLA may vectorise a batch of 1 and of 64 differently).
+  tolerance (XLA vectorises a batch of 1 differently from a batch of 2+;
+  batches of 2 or more agree bitwise on the CPU, hence `min_batch=2` for a
+  rerun of one member).
 * **Hosts.** With `HAIKURL_DISTRIBUTED=1` in the environment,
   `initialize_distributed()` calls `jax.distributed.initialize()` (scripts
   call it before importing the rest of haikurl, whose envs start JAX's
@@ -130,7 +132,19 @@ class Runner:
   """Trains `members` period by period (see the module docstring)."""
 
   def __init__(self, train, members, chunk_size: int = 0,
-               mesh: Optional[Mesh] = None):
+               mesh: Optional[Mesh] = None, min_batch: int = 1):
+    """Builds the jitted programs of `train` over `members`.
+
+    Args:
+      train: a `haikurl.loop.Train`.
+      members: the `haikurl.sweep.Members` to train.
+      chunk_size: members per jitted call (see the module docstring).
+      mesh: the device mesh (default: every device).
+      min_batch: pad every call to at least this many members (repeating
+        the last). XLA compiles a batch of 1 differently from a batch of 2 or
+        more, whose members are bitwise the same whatever the batch size;
+        `min_batch=2` makes a rerun of one member bitwise its original.
+    """
     self.train = train
     self.members = members
     self.mesh = make_mesh() if mesh is None else mesh
@@ -152,8 +166,9 @@ class Runner:
     chunk_size = int(chunk_size)
     if chunk_size < 0:
       chunk_size = self.auto_chunk_size()
-    self.chunk_size = self._round(chunk_size if 0 < chunk_size <
-                                  self.num_members else self.num_members)
+    self.chunk_size = self._round(max(int(min_batch), (
+        chunk_size if 0 < chunk_size < self.num_members else
+        self.num_members)))
     self.num_chunks = math.ceil(self.num_members / self.chunk_size)
     self.padded_size = self.num_chunks * self.chunk_size
     index = np.minimum(np.arange(self.padded_size), self.num_members - 1)

@@ -169,13 +169,14 @@ def main(argv):
   from haikurl import batch  # pylint: disable=g-import-not-at-top
   batch.initialize_distributed()  # with HAIKURL_DISTRIBUTED=1; before JAX starts
   from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
+  from haikurl import interrupts  # pylint: disable=g-import-not-at-top
   _enable_compilation_cache(_CACHE.value)
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
   try:
     summary = experiment.run(config, workdir, quiet=_QUIET.value,
                              wandb=_WANDB.value,
                              checkpoint_every=_CHECKPOINT_EVERY.value)
-  except checkpoint.Interrupted as e:
+  except interrupts.Interrupted as e:
     print(f"haikurl-train: {e}", file=sys.stderr, flush=True)
     sys.exit(130)
   except (ValueError, checkpoint.CheckpointError) as e:
@@ -188,9 +189,14 @@ def main(argv):
           f"{summary['wall_seconds']:.1f} s "
           f"(compile {summary['compile_seconds']:.1f} s, "
           f"{summary['steps_per_second']:,.0f} steps/s)")
-  if "final_eval_return_mean" in summary:
+  if "best_setting" in summary:
+    best = summary["best_setting"]
+    line += (f"; best setting {best['values']}: final eval return "
+             f"{best['final_eval_return_mean']:.1f} (mean of "
+             f"{best['num_seeds']} seed(s))")
+  elif "final_eval_return_mean" in summary:
     line += (f"; final eval return {summary['final_eval_return_mean']:.1f} "
-             f"per seed {[round(x, 1) for x in summary['final_eval_return_per_seed']]}")
+             f"per member {[round(x, 1) for x in summary['final_eval_return_per_member']]}")
   print(line, flush=True)
   print(f"results in {workdir}", flush=True)
 

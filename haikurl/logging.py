@@ -9,7 +9,7 @@ import math
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -175,19 +175,46 @@ def format_duration(seconds: float) -> str:
 
 def progress_line(period: int, num_periods: int, env_steps: int,
                   total_steps: int, metrics: Dict[str, np.ndarray],
-                  steps_per_second: float, eta_seconds: float) -> str:
-  """One console line: period, env steps, returns over members, speed, ETA."""
+                  steps_per_second: float, eta_seconds: float,
+                  settings: Optional[Sequence[Tuple[str, Sequence[int]]]] = None
+                  ) -> str:
+  """One console line: period, env steps, returns, speed, ETA.
+
+  Args:
+    period, num_periods: evaluation periods done and in all.
+    env_steps, total_steps: env steps per member done and in all.
+    metrics: the period's metrics, [M] per key.
+    steps_per_second: env steps of all members per second.
+    eta_seconds: estimated time left.
+    settings: with a sweep, (label, member indices) per setting: returns are
+      then given for the best and the worst setting (each the mean over its
+      seeds) instead of over all members, which would mix settings.
+  """
   parts = [f"[{period:>{len(str(num_periods))}}/{num_periods}]",
            f"steps {env_steps:,}/{total_steps:,}"]
-  for key, label in (("eval/episode_return", "eval"),
-                     ("train/episode_return", "train")):
-    if key in metrics:
-      values = np.asarray(metrics[key], np.float64).reshape(-1)
-      values = values[np.isfinite(values)]
-      if values.size:
-        spread = (f" ± {values.std():.1f} [{values.min():.1f}, "
-                  f"{values.max():.1f}]") if values.size > 1 else ""
-        parts.append(f"{label} {values.mean():.1f}{spread}")
+  for key, name in (("eval/episode_return", "eval"),
+                    ("train/episode_return", "train")):
+    if key not in metrics:
+      continue
+    values = np.asarray(metrics[key], np.float64).reshape(-1)
+    if settings is not None and len(settings) > 1:
+      means = []
+      for tag, members in settings:
+        own = values[np.asarray(members)]
+        own = own[np.isfinite(own)]
+        if own.size:
+          means.append((own.mean(), tag))
+      if means:
+        best, worst = max(means), min(means)
+        parts.append(f"{name} best {best[0]:.1f} ({best[1]}) worst "
+                     f"{worst[0]:.1f} ({worst[1]}) of {len(settings)} "
+                     "settings")
+      continue
+    values = values[np.isfinite(values)]
+    if values.size:
+      spread = (f" ± {values.std():.1f} [{values.min():.1f}, "
+                f"{values.max():.1f}]") if values.size > 1 else ""
+      parts.append(f"{name} {values.mean():.1f}{spread}")
   parts.append(f"{steps_per_second:,.0f} steps/s")
   parts.append(f"ETA {format_duration(eta_seconds)}")
   return "  ".join(parts)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from haikurl import checkpoint
+from haikurl import policy as policy_lib
 from haikurl import envs as envs_lib
 from haikurl.envs import gymnax_env
 
@@ -35,7 +35,9 @@ def _gymnax_state(state):
 def rollout(policy, env_name: str, key: jax.Array, max_steps: int = 500,
             env_kwargs: Optional[dict] = None):
   """Plays one greedy episode; returns (list of gymnax states, total reward)."""
-  env = envs_lib.make(env_name, 1, **(env_kwargs or {}))
+  # The policy acts in the env's own units (load_policy): no rescaling here.
+  env = envs_lib.make(env_name, 1, rescale_actions=False,
+                      **(env_kwargs or {}))
 
   def step(carry, key):
     env_state, obs = carry
@@ -126,7 +128,7 @@ def render_policy(workdir: str, path: str, member: int = 0, seed: int = 0,
   Returns:
     {"path", "frames", "return"}.
   """
-  policy = checkpoint.load_policy(workdir, member=member)
+  policy = policy_lib.load_policy(workdir, member=member)
   config = policy.config
   env_id = config.env.split(":", 1)[-1]
   if not config.env.startswith("gymnax:") or env_id not in DRAWABLE:

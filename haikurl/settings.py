@@ -274,6 +274,9 @@ RUN_DEFAULTS = dict(
     checkpoint_every=0,          # periods between checkpoints; 0: at the end
     wandb=False,                 # also log to Weights & Biases (needs wandb)
     chunk_size=0,                # members per jitted call; 0: all, -1: auto
+    # >= 0: rerun only member i of this config's batch (its seed and sweep
+    # setting), bitwise as in the whole batch; -1: every member.
+    member=-1,
     # Evaluation protocol (haikurl/evaluation.py): "greedy", "epsilon"
     # (greedy with probability eval_epsilon of a uniform random action) or
     # "sampled" (the agent's behaviour policy).

@@ -253,27 +253,46 @@ def labels(members: Members, index: int) -> Dict[str, Any]:
 
 
 def best_setting(members: Members, curve) -> Dict[str, Any]:
-  """The setting with the highest mean final return over its seeds.
+  """Every setting's results, and the one of highest mean final return.
 
   Args:
     members: the run's members.
     curve: [P, M] evaluation returns over the run's periods (or [M] finals).
       Ties in the final return go to the higher mean over all periods (the
       faster learner).
+
+  Returns:
+    {"best": row, "settings": [row per setting]}; a row has the setting's
+    index, swept `values`, its `members` and their `seeds`,
+    `final_eval_return_per_member`, `final_eval_return_mean` / `_min` /
+    `_max`, for >= 3 seeds `final_eval_return_iqm` and `_ci95` (rliable's
+    95% stratified-bootstrap interval), `mean_eval_return_over_run` and
+    `num_seeds`.
   """
+  from haikurl import aggregate  # pylint: disable=g-import-not-at-top
   curve = np.asarray(curve, np.float64)
   curve = curve[None] if curve.ndim == 1 else curve
   final = curve[-1]
   table = []
-  for s in np.unique(members.settings):
-    mask = members.settings == s
-    first = int(np.argmax(mask))
-    table.append({
-        "setting": int(s),
-        "values": {k: float(v[first]) for k, v in members.swept.items()},
-        "final_eval_return_mean": float(np.nanmean(final[mask])),
-        "mean_eval_return_over_run": float(np.nanmean(curve[:, mask])),
-        "num_seeds": int(mask.sum())})
+  for group in aggregate.group_by_setting(members.settings, members.seeds,
+                                          members.swept):
+    idx = np.asarray(group.members)
+    stats = aggregate.summary(final[idx])
+    row = {
+        "setting": group.setting,
+        "values": group.values,
+        "members": group.members,
+        "seeds": group.seeds,
+        "final_eval_return_per_member": [float(x) for x in final[idx]],
+        "final_eval_return_mean": stats["mean"],
+        "final_eval_return_min": stats["min"],
+        "final_eval_return_max": stats["max"],
+        "mean_eval_return_over_run": float(np.nanmean(curve[:, idx])),
+        "num_seeds": len(group.members)}
+    if "iqm" in stats:
+      row["final_eval_return_iqm"] = stats["iqm"]
+      row["final_eval_return_ci95"] = stats["ci95"]
+    table.append(row)
   score = lambda r: tuple(-math.inf if math.isnan(x) else x for x in (
       r["final_eval_return_mean"], r["mean_eval_return_over_run"]))
   return {"best": max(table, key=score), "settings": table}

@@ -50,6 +50,19 @@ class Env(abc.ABC):
     state, timestep = self.reset(key)
     return self.load_statistics(state, source), timestep
 
+  def observe(self, state: EnvState, observation: jax.Array) -> jax.Array:
+    """A raw observation [B, *obs_shape] of the underlying environment as
+    this env hands it to an agent, with any statistics read from `state`
+    (frozen). A policy loaded for inference applies it to raw inputs."""
+    del state
+    return observation
+
+  def to_env_action(self, action: jax.Array) -> jax.Array:
+    """An agent's action [B, ...] (in `spec`'s units) as the underlying
+    environment receives it, in its own units. The inverse side of
+    `observe`: a loaded policy returns actions through it."""
+    return action
+
 
 class Wrapper(Env):
   """An Env that forwards everything to `env` unless it overrides it."""
@@ -71,6 +84,13 @@ class Wrapper(Env):
   def reset_from(self, key, source):
     # A wrapper that changes what `reset` returns must override this too.
     return self.env.reset_from(key, source)
+
+  # A wrapper that changes observations or actions overrides these too.
+  def observe(self, state, observation):
+    return self.env.observe(state, observation)
+
+  def to_env_action(self, action):
+    return self.env.to_env_action(action)
 
 
 def first_timestep(obs: jax.Array) -> TimeStep:

@@ -92,6 +92,10 @@ class NormalizeObservation(Wrapper):
     inner = self.env.load_statistics(state.inner, source.inner)
     return NormalizeState(inner, source.stats)
 
+  def observe(self, state, observation):
+    inner = self.env.observe(state.inner, observation)
+    return normalize(state.stats, inner, self.clip)
+
   def reset_from(self, key, source):
     inner, timestep = self.env.reset_from(key, source.inner)
     stats = source.stats
@@ -121,13 +125,18 @@ class RescaleAction(Wrapper):
     ones = np.ones(spec.action_shape, np.float32)
     self.spec = spec._replace(action_low=-ones, action_high=ones)
 
-  def step(self, state, action, key):
+  def _rescale(self, action):
     action = jnp.clip(action, -1.0, 1.0)
     # Explicit broadcast over the batch: no implicit rank promotion.
     low = jnp.broadcast_to(self._low, action.shape)
     high = jnp.broadcast_to(self._high, action.shape)
-    action = low + (action + 1.0) * 0.5 * (high - low)
-    return self.env.step(state, action, key)
+    return low + (action + 1.0) * 0.5 * (high - low)
+
+  def step(self, state, action, key):
+    return self.env.step(state, self._rescale(action), key)
+
+  def to_env_action(self, action):
+    return self.env.to_env_action(self._rescale(action))
 
 
 class StickyState(NamedTuple):
@@ -177,6 +186,9 @@ class StickyActions(Wrapper):
   def load_statistics(self, state, source):
     return state._replace(
         inner=self.env.load_statistics(state.inner, source.inner))
+
+  def observe(self, state, observation):
+    return self.env.observe(state.inner, observation)
 
   def reset_from(self, key, source):
     inner, timestep = self.env.reset_from(key, source.inner)

@@ -21,6 +21,8 @@ import pytest
 
 import haikurl
 from haikurl import checkpoint
+from haikurl import policy as policy_lib
+from haikurl import resume
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -127,7 +129,7 @@ def test_config_differences_ignore_run_only_fields():
            "checkpoint_every": 0}
   new = {"agent": {"learning_rate": 3e-4, "hidden_sizes": (64, 64)},
          "checkpoint_every": 5, "wandb": True}
-  assert checkpoint.config_differences(saved, new) == [
+  assert resume.config_differences(saved, new) == [
       "agent.learning_rate: 0.001 -> 0.0003"]
 
 
@@ -195,7 +197,7 @@ def test_a_run_leaves_metrics_tensorboard_curve_and_checkpoint(runs):
   assert info.period == NUM_PERIODS and info.meta["num_members"] == 2
   summary = _summary(workdir)
   assert summary["env_steps"] == NUM_PERIODS * 2048
-  assert len(summary["final_eval_return_per_seed"]) == 2
+  assert len(summary["final_eval_return_per_member"]) == 2
 
 
 def _wait_for_checkpoint(proc, workdir, timeout=300):
@@ -234,7 +236,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(runs, sig):
   result = _run(root, workdir)  # the same command, without the flag
   assert result.returncode == 0, result.stderr[-3000:]
   a, b = _summary(whole), _summary(workdir)
-  for key in ("final_eval_return_per_seed", "best_eval_return_per_seed",
+  for key in ("final_eval_return_per_member", "best_eval_return_per_member",
               "final_eval_return_mean", "env_steps"):
     assert a[key] == b[key], key
   # metrics.jsonl: the periods before the checkpoint kept, the rest appended
@@ -305,9 +307,9 @@ def test_load_policy_applies_saved_normalisation_statistics(tmp_path):
   workdir = str(tmp_path)
   experiment.run(cfg, workdir, quiet=True, tensorboard=False)
   policy = haikurl.load_policy(workdir, member=0)
-  train = haikurl.make_train(checkpoint.load_config(workdir), callbacks={})
+  train = haikurl.make_train(resume.load_config(workdir), callbacks={})
   _, arrays, _ = checkpoint.restore(workdir,
-                                    checkpoint.state_template(train, 1))
+                                    policy_lib.state_template(train, 1))
   stats = arrays["state"].env.stats
   assert float(stats.count[0]) > 64  # statistics were learnt and saved
   obs = jnp.array([[0.1, 0.5, -0.05, -0.3]])
