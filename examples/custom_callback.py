@@ -42,7 +42,7 @@ def _host_log(env_steps, param_norm):
 def log_callback(ctx, state, key):
   del ctx, key
   norm = jnp.sqrt(sum(jnp.sum(jnp.square(p))
-                      for p in jax.tree.leaves(state.agent.params)))
+                      for p in jax.tree.leaves(state.agent_state.params)))
   elapsed = io_callback(_host_log, jax.ShapeDtypeStruct((), jnp.float32),
                         state.env_steps, norm, ordered=False)
   return {"host/elapsed_seconds": elapsed}

@@ -149,8 +149,8 @@ def evaluate(ctx: CallbackContext, state, key):
   by `ctx.protocol`."""
   max_steps = int(ctx.eval_env.spec.max_episode_steps or
                   ctx.config.get("eval_max_steps", 1000))
-  returns, lengths = run_episodes(ctx.agent, ctx.eval_env, state.agent,
-                                  ctx.hparams, key, max_steps, state.env,
+  returns, lengths = run_episodes(ctx.agent, ctx.eval_env, state.agent_state,
+                                  ctx.hparams, key, max_steps, state.env_state,
                                   policy=ctx.protocol.policy,
                                   epsilon=ctx.protocol.epsilon)
   return {"eval/episode_return": jnp.mean(returns),

@@ -13,7 +13,7 @@ Nothing in the trace goes back to the host.
 """
 import dataclasses
 import os
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,7 @@ from ml_collections import config_dict
 
 from haikurl import envs as envs_lib
 from haikurl import evaluation
+from haikurl import numerics as numerics_lib
 from haikurl import registry
 from haikurl import settings as settings_lib
 from haikurl import validation
@@ -49,8 +50,8 @@ def compiler_options(backend: Optional[str] = None) -> Dict[str, Any]:
 
 class TrainState(NamedTuple):
   """Everything a run carries from one iteration to the next."""
-  agent: Any            # the agent's State
-  env: Any              # the env's state
+  agent_state: Any      # the agent's State
+  env_state: Any        # the env's state
   timestep: Any         # the last TimeStep (its observation is acted on next)
   key: jax.Array        # PRNG key of training: split once per iteration
   env_steps: jax.Array  # [] int32 env steps taken so far
@@ -67,6 +68,13 @@ class EpisodeStats(NamedTuple):
   returns: jax.Array  # [] sum of the returns of episodes ended
   lengths: jax.Array  # [] sum of their lengths
   count: jax.Array    # [] number of episodes ended
+
+
+class IterationOutputs(NamedTuple):
+  """What one iteration hands its period (stacked over iterations)."""
+  learn_metrics: Dict[str, jax.Array]  # the learn call's metrics
+  episodes: EpisodeStats               # episodes that ended in the rollout
+  nonfinite: Any                       # [K] bool numerics flags; () when off
 
 
 def sticky_actions(config) -> float:
@@ -260,12 +268,18 @@ class Train:
   callbacks: Dict[str, Callable]
   # How evaluation episodes act (config.eval_policy, sticky actions).
   protocol: evaluation.Protocol = evaluation.Protocol()
-  # Opt-in (config.check_numerics or config.debug_nans): every iteration
-  # flags, in the graph, the learn metrics and agent-state leaves that are
-  # not finite; `period` reports the first one as `numerics/*` metrics and
-  # `nonfinite_message` names it. Names are filled when `period` is traced.
-  check_numerics: bool = False
-  numerics_names: list = dataclasses.field(default_factory=list)
+  # Opt-in (config.check_numerics or config.debug_nans): see
+  # haikurl/numerics.py. None: off.
+  numerics: Optional[numerics_lib.Checker] = None
+
+  @property
+  def check_numerics(self) -> bool:
+    return self.numerics is not None
+
+  @property
+  def numerics_names(self) -> Tuple[str, ...]:
+    """What `numerics/index` indexes: the checked leaves' names."""
+    return self.numerics.names if self.numerics is not None else ()
 
   @property
   def steps_per_eval(self) -> int:
@@ -301,7 +315,7 @@ class Train:
       env_state, timestep = carry
       act_key, step_key = jax.random.split(key)
       obs = timestep.observation
-      action, extras = agent.act(state.agent, obs, act_key, hp, False)
+      action, extras = agent.act(state.agent_state, obs, act_key, hp, False)
       env_state, timestep = env.step(env_state, action, step_key)
       transition = Transition(
           obs=obs, action=action, reward=timestep.reward,
@@ -318,55 +332,23 @@ class Train:
     key, rollout_key, learn_key = jax.random.split(state.key, 3)
     rollout_keys = jax.random.split(rollout_key, self.settings.rollout_length)
     (env_state, timestep), (trajectory, stats) = jax.lax.scan(
-        env_step, (state.env, state.timestep), rollout_keys)
-    agent_state, metrics = agent.learn(state.agent, trajectory, learn_key, hp)
+        env_step, (state.env_state, state.timestep), rollout_keys)
+    agent_state, metrics = agent.learn(state.agent_state, trajectory,
+                                       learn_key, hp)
     stats = jax.tree.map(jnp.sum, stats)
-    state = state._replace(agent=agent_state, env=env_state,
+    state = state._replace(agent_state=agent_state, env_state=env_state,
                            timestep=timestep, key=key,
                            env_steps=state.env_steps + self.steps_per_iteration)
-    if self.check_numerics:
-      return state, (metrics, stats, self._nonfinite_flags(metrics, agent_state))
-    return state, (metrics, stats)
-
-  def _nonfinite_flags(self, metrics, agent_state) -> jax.Array:
-    """[K] bool: which learn metric or agent-state leaf holds a NaN/inf.
-
-    In-graph only (no callback to the host); the K names, in the same order,
-    are recorded in `numerics_names` at trace time.
-    """
-    names, flags = [], []
-    for prefix, tree in (("learn metric", metrics), ("agent state", agent_state)):
-      for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        path_str = jax.tree_util.keystr(path)
-        if (not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact) or
-            (prefix == "agent state" and "buffer" in path_str)):
-          continue  # replay contents are data, not parameters
-        names.append(f"{prefix} {path_str}")
-        flags.append(jnp.logical_not(jnp.all(jnp.isfinite(leaf))))
-    self.numerics_names[:] = names
-    if not flags:
-      return jnp.zeros((0,), bool)
-    return jnp.stack(flags)
+    nonfinite = (self.numerics.flags(metrics, agent_state)
+                 if self.numerics is not None else ())
+    return state, IterationOutputs(metrics, stats, nonfinite)
 
   def nonfinite_message(self, metrics) -> Optional[str]:
     """The first non-finite value in `metrics` (from `period` or `train`,
     numpy, any leading [num_evals] / [members] axes), or None."""
-    import numpy as np  # pylint: disable=g-import-not-at-top
-    if "numerics/step" not in metrics:
+    if self.numerics is None:
       return None
-    step = np.asarray(metrics["numerics/step"])
-    index = np.asarray(metrics["numerics/index"])
-    bad = step >= 0
-    if not np.any(bad):
-      return None
-    first = np.argwhere(bad & (step == np.min(np.where(bad, step, step.max() + 1))))[0]
-    i = int(index[tuple(first)])
-    what = (self.numerics_names[i] if 0 <= i < len(self.numerics_names)
-            else f"value #{i}")
-    where = f" (batch index {tuple(int(x) for x in first)})" if first.size else ""
-    return (f"non-finite value (NaN or inf) in {what} first at env step "
-            f"{int(step[tuple(first)]):,}{where}; lower the learning rate or "
-            "check the rewards and observations.")
+    return self.numerics.message(metrics)
 
   def period(self, state: TrainState, hparams=None):
     """One evaluation period: iterations, then the callbacks.
@@ -382,25 +364,19 @@ class Train:
     state, outputs = jax.lax.scan(
         lambda s, _: self._iteration(s, hp), state, None,
         length=self.iterations_per_eval)
-    learn_metrics, stats = outputs[:2]
+    stats = outputs.episodes
     count = jnp.sum(stats.count)
     denominator = jnp.maximum(count, 1).astype(jnp.float32)
     metrics = {"env_steps": state.env_steps}
-    metrics.update(period_learn_metrics(learn_metrics))
+    metrics.update(period_learn_metrics(outputs.learn_metrics))
     metrics["train/episode_return"] = jnp.where(
         count > 0, jnp.sum(stats.returns) / denominator, jnp.nan)
     metrics["train/episode_length"] = jnp.where(
         count > 0, jnp.sum(stats.lengths) / denominator, jnp.nan)
     metrics["train/episodes"] = count
-    if self.check_numerics:
-      flags = outputs[2]                        # [iterations, K]
-      per_iteration = jnp.any(flags, axis=1)
-      found = jnp.any(per_iteration)
-      first = jnp.argmax(per_iteration)
-      metrics["numerics/step"] = jnp.where(
-          found, start_steps + (first + 1) * self.steps_per_iteration, -1)
-      metrics["numerics/index"] = jnp.where(
-          found, jnp.argmax(flags[first]), -1).astype(jnp.int32)
+    if self.numerics is not None:
+      metrics.update(self.numerics.period_metrics(
+          outputs.nonfinite, start_steps, self.steps_per_iteration))
     eval_key, callback_key = jax.random.split(state.eval_key)
     state = state._replace(eval_key=eval_key)
     ctx = evaluation.CallbackContext(self.config, self.env, self.eval_env,
@@ -458,11 +434,17 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   agent_triple = agent_module.make(settings, env.spec)
   if callbacks is None:
     callbacks = {"eval": evaluation.evaluate}
-  return Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
-               agent_module=agent_module, settings=settings,
-               default_hparams=default_hparams, num_evals=num_evals,
-               iterations_per_eval=iterations_per_eval,
-               steps_per_iteration=steps_per_iteration,
-               callbacks=dict(callbacks), protocol=protocol,
-               check_numerics=bool(config.get("check_numerics", False) or
-                                   config.get("debug_nans", False)))
+  train = Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
+                agent_module=agent_module, settings=settings,
+                default_hparams=default_hparams, num_evals=num_evals,
+                iterations_per_eval=iterations_per_eval,
+                steps_per_iteration=steps_per_iteration,
+                callbacks=dict(callbacks), protocol=protocol)
+  if config.get("check_numerics", False) or config.get("debug_nans", False):
+    # The checked leaves' names from the shapes of one iteration, so the
+    # trace itself records nothing.
+    state = jax.eval_shape(train.init, jax.random.key(0))
+    iteration = train._iteration  # pylint: disable=protected-access
+    checker = numerics_lib.make_checker(iteration, state, default_hparams)
+    train = dataclasses.replace(train, numerics=checker)
+  return train

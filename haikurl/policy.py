@@ -118,14 +118,14 @@ def load_policy(workdir: str, member: Optional[int] = None, agent: Any = None,
       raise ValueError(f"member={member} out of range: the run in {workdir} "
                        f"has {num_members} member(s).")
     pick = lambda x: x[member]
-    agent_state = jax.tree.map(pick, state.agent)
-    env_state = jax.tree.map(pick, state.env)
+    agent_state = jax.tree.map(pick, state.agent_state)
+    env_state = jax.tree.map(pick, state.env_state)
     hp = jax.tree.map(pick, hparams)
 
     def act(obs, key):
       return member_act(agent_state, env_state, hp, obs, key)
   else:
-    agent_state, env_state, hp = state.agent, state.env, hparams
+    agent_state, env_state, hp = state.agent_state, state.env_state, hparams
 
     def act(obs, key):
       keys = jax.random.split(key, num_members)

@@ -310,10 +310,10 @@ def test_load_policy_applies_saved_normalisation_statistics(tmp_path):
   train = haikurl.make_train(resume.load_config(workdir), callbacks={})
   _, arrays, _ = checkpoint.restore(workdir,
                                     policy_lib.state_template(train, 1))
-  stats = arrays["state"].env.stats
+  stats = arrays["state"].env_state.stats
   assert float(stats.count[0]) > 64  # statistics were learnt and saved
   obs = jnp.array([[0.1, 0.5, -0.05, -0.3]])
-  agent_state = jax.tree.map(lambda x: x[0], arrays["state"].agent)
+  agent_state = jax.tree.map(lambda x: x[0], arrays["state"].agent_state)
   hp = jax.tree.map(lambda x: x[0], arrays["hparams"])
   normalized = haikurl.envs.wrappers.normalize(
       jax.tree.map(lambda x: x[0], stats), obs)

@@ -77,7 +77,7 @@ def test_eval_every_does_not_change_training(make_config, every):
                 else pairs.mean(1))
     np.testing.assert_allclose(coarse[name], expected, rtol=1e-5, atol=1e-6,
                                err_msg=name)
-  chex.assert_trees_all_equal(coarse_state.agent, fine_state.agent)
+  chex.assert_trees_all_equal(coarse_state.agent_state, fine_state.agent_state)
   chex.assert_trees_all_equal(coarse_state.key, fine_state.key)
 
 
@@ -101,8 +101,8 @@ def _one_evaluation(config, seed=0):
   state = train.init(jax.random.key(seed))
   max_steps = train.eval_env.spec.max_episode_steps
   run = jax.jit(lambda s, k: haikurl.evaluation.run_episodes(
-      train.agent, train.eval_env, s.agent, train.default_hparams, k,
-      max_steps, s.env, policy=train.protocol.policy))
+      train.agent, train.eval_env, s.agent_state, train.default_hparams, k,
+      max_steps, s.env_state, policy=train.protocol.policy))
   return train, jax.device_get(run(state, state.eval_key))
 
 

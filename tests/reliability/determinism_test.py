@@ -17,7 +17,7 @@ AGENTS = tiny.names()
 
 
 def _params(state):
-  return state.agent
+  return state.agent_state
 
 
 @pytest.mark.parametrize("agent", AGENTS)
