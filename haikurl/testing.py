@@ -26,7 +26,13 @@ probe's constructor arguments (e.g. `as_termination=True`).
 
     from haikurl import testing
     config = testing.tiny(ppo_config.get_config(), env="probe:two_step")
-    train = haikurl.make_train(config)
+    train, state, metrics = testing.run(config)      # jitted, no evaluation
+    # then read the agent's value of [1, 0, 0] from state.agent: 0.9 expected
+
+`random_trajectory`, `random_q_values`, `random_categorical_q`,
+`random_quantile_q` and `random_policy` build inputs for unit tests of a
+`learn` or a loss; `greedy_actions` asks any agent for its evaluation
+actions.
 """
 from typing import Any, NamedTuple, Optional
 
@@ -263,7 +269,8 @@ class TimeLimit(Probe):
   V = 1 + gamma * V, V = 1 / (1 - gamma) (10 at gamma = 0.9). A learner that
   treats the truncation as a termination learns, in the steady state of
   its samples, V = 1 + gamma * V * (L - 1) / L:
-  V = 1 / (1 - gamma * (L - 1) / L) (3.57 at gamma = 0.9, L = 5).
+  V = 1 / (1 - gamma * (L - 1) / L) (3.57 at gamma = 0.9, L = 5) by TD(0),
+  2.63 by Monte Carlo (`terminating_value`).
 
   Args:
     as_termination: report the time limit as a termination instead (a
@@ -292,10 +299,25 @@ class TimeLimit(Probe):
     """[B] 1 / (1 - gamma): the value that bootstraps through truncation."""
     return jnp.full(observation.shape[:1], 1.0 / (1.0 - discount), jnp.float32)
 
-  def terminating_value(self, discount):
-    """[] 1 / (1 - gamma (L - 1) / L): what a learner that treats the limit
-    as a termination converges to (see the class docstring)."""
-    return 1.0 / (1.0 - discount * (self.length - 1) / self.length)
+  def terminating_value(self, discount, lambda_: float = 0.0) -> float:
+    """What a learner that treats the limit as a termination converges to.
+
+    The constant observation gets one value V, fitted to the targets of all
+    L positions of an episode: the fixed point V = mean_k G_k(V) of the
+    lambda-return G_k from position k (L - k steps left, the last one
+    terminal). lambda 0 (TD(0), e.g. DQN): 1 / (1 - gamma (L - 1) / L);
+    lambda 1 (Monte Carlo): mean_k (1 - gamma^(L - k)) / (1 - gamma).
+    GAE's lambda-returns lie between the two.
+    """
+    g, lam, a, b = float(discount), float(lambda_), 0.0, 0.0
+    for m in range(1, self.length + 1):          # steps left at position k
+      partial = lambda n: (1.0 - g**n) / (1.0 - g)  # sum_{i < n} gamma^i
+      for n in range(1, m):        # n-step returns that bootstrap from V
+        weight = (1.0 - lam) * lam**(n - 1)
+        a += weight * partial(n)
+        b += weight * g**n
+      a += lam**(m - 1) * partial(m)               # the one that ends
+    return (a / self.length) / (1.0 - b / self.length)
 
 
 class Memory(Probe):
@@ -543,4 +565,36 @@ __all__ = ["Probe", "ProbeState", "OneStep", "TwoStep", "ObsReward",
            "ActionReward", "TimeLimit", "Memory", "PROBES", "make_probe",
            "tiny", "random_actions", "random_trajectory", "random_q_values",
            "random_categorical_q", "random_quantile_q", "random_policy",
-           "BEST_CONTINUOUS_ACTION"]
+           "BEST_CONTINUOUS_ACTION", "run", "greedy_actions"]
+
+
+def run(config: config_dict.ConfigDict, seed: int = 0, agent: Any = None,
+        callbacks: Optional[dict] = None):
+  """Trains `config` once (jitted, on the default device), for tests.
+
+  Args:
+    config: a haikurl config (e.g. `tiny(preset, env="probe:two_step")`).
+    seed: the PRNG seed of the run.
+    agent: an agent module (default: `config.agent.name`'s).
+    callbacks: as `make_train`'s; default none (no evaluation episodes,
+      which compile a loop of their own).
+
+  Returns:
+    (train, state, metrics): the `Train`, the final `TrainState` and the
+    metrics (numpy, leading [num_evals] axis).
+  """
+  from haikurl import loop  # pylint: disable=g-import-not-at-top
+  train = loop.make_train(config, agent=agent,
+                          callbacks={} if callbacks is None else callbacks)
+  # Train holds a ConfigDict (unhashable): jit a closure rather than it.
+  state, metrics = jax.jit(lambda key: train(key))(jax.random.key(seed))
+  return train, state, jax.device_get(metrics)
+
+
+def greedy_actions(train, state, observations) -> jax.Array:
+  """The agent's evaluation actions on `observations` [N, ...], through
+  `Agent.act` (any agent)."""
+  action, _ = train.agent.act(state.agent, jnp.asarray(observations,
+                                                       jnp.float32),
+                              jax.random.key(0), train.default_hparams, True)
+  return action

@@ -138,6 +138,13 @@ def test_hand_computed_values():
   for _ in range(500):
     v = (4 * (1 + GAMMA * v) + 1) / 5
   np.testing.assert_allclose(v, 1 / 0.28, rtol=1e-6)
+  # Monte Carlo: the mean of the 5 positions' returns-to-go
+  # (1 - 0.9^m) / 0.1 for m = 5..1: (4.0951 + 3.439 + 2.71 + 1.9 + 1) / 5
+  # = 2.62882.
+  np.testing.assert_allclose(limit.terminating_value(GAMMA, 1.0), 2.62882,
+                             rtol=1e-5)
+  # lambda in between: between the two.
+  assert 2.62882 < limit.terminating_value(GAMMA, 0.95) < 1 / 0.28
   # memory (3 steps): V(s_t) = 0.9^(2 - t): 0.81, 0.9, 1.
   np.testing.assert_allclose(
       testing.Memory(3).value(obs([1, 0], [0, 1 / 3], [0, 2 / 3]), GAMMA),
