@@ -5,6 +5,7 @@ backend="spring")` returns a batched, auto-resetting Env (see `base.Env`).
 A name without a prefix is looked up among gymnax's environments.
 """
 import difflib
+import importlib
 from typing import Callable, Dict, Optional
 
 from haikurl.envs import brax_env
@@ -49,8 +50,16 @@ def _split(name: str):
   return library, env_id
 
 
+def _load_probes(name: str) -> None:
+  # haikurl.testing registers the probe envs when imported; a config naming
+  # one ("probe:one_step") must not depend on who imported it first.
+  if name.startswith("probe:") and name not in _REGISTERED:
+    importlib.import_module("haikurl.testing")
+
+
 def check_name(name: str) -> str:
   """Returns the full name of `name`, or raises a ValueError listing names."""
+  _load_probes(name)
   if name in _REGISTERED:
     return name
   library, env_id = _split(name)

@@ -5,12 +5,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ml_collections import config_dict
 
 import haikurl
 from agents import dqn
 from configs import dqn as dqn_config
 from haikurl import hparams as hparams_lib
 from haikurl import networks
+from haikurl import testing
 from haikurl.types import EnvSpec, Transition
 
 
@@ -185,12 +187,99 @@ class LearnStepTest(parameterized.TestCase):
     chex.assert_trees_all_equal(new_state.params, state.params)
     self.assertEqual(int(new_state.num_updates), 0)
     self.assertEqual(float(metrics["train/epsilon"]), 1.0)
-    # With epsilon 1, actions are uniform whatever the Q-values.
-    obs = jnp.zeros((4000,) + spec.obs_shape)
-    actions, _ = agent.act(new_state, obs, jax.random.key(3), hp, False)
-    self.assertAlmostEqual(float(jnp.mean(actions)), 0.5, delta=0.03)
+    # Varied observations on which the untrained net prefers either action.
+    obs = 3.0 * jax.random.normal(jax.random.key(4), (4000,) + spec.obs_shape)
+    q = dqn.make_network(settings, spec).apply(new_state.params, obs).q_values
     greedy, _ = agent.act(new_state, obs, jax.random.key(3), hp, True)
-    self.assertEqual(len(np.unique(greedy)), 1)
+    np.testing.assert_array_equal(greedy, jnp.argmax(q, axis=-1))
+    greedy = np.asarray(greedy)
+    self.assertGreater(min(np.sum(greedy == 0), np.sum(greedy == 1)), 200)
+    # With epsilon 1, actions are uniform whatever the Q-values: about half
+    # are 1 among the states whose greedy action is 0, and among the others
+    # (within 4 standard errors, 4 * 0.5 / sqrt(200) = 0.14).
+    actions, _ = agent.act(new_state, obs, jax.random.key(3), hp, False)
+    actions = np.asarray(actions)
+    for a in (0, 1):
+      self.assertAlmostEqual(np.mean(actions[greedy == a]), 0.5, delta=0.14)
+
+
+class ConnectingCodeTest(parameterized.TestCase):
+  """The code between the buffer and the loss: which next_obs an n-step
+  window bootstraps from, and the priorities written back."""
+
+  def test_n_step_bootstrap_observation_and_priority_write_back(self):
+    # A linear Q net without hidden layers, Q(o) = [o, -o] (w = [[1, -1]],
+    # b = 0), so each TD error names the observation it bootstrapped from.
+    # obs[t, b] = 10 + t + 100 b, the pre-reset next_obs = obs + 0.5 (the
+    # next step acts on obs[t + 1] = obs + 1, or on a reset's), a = (t + b)
+    # mod 2, r = 0.1 t. Env 0 terminates at t = 5 and is truncated at 10;
+    # env 1 is truncated at 3 and terminates at 12. With 3-step windows
+    # from t0, double Q and the target net equal to the online one:
+    #   j = first step of the window that ended an episode, else 2,
+    #   R = sum_{k <= j} 0.99^k r[t0 + k],
+    #   d = 0.99^(j + 1) (0 if step t0 + j terminated),
+    #   td = R + d * max(Q(next_obs[t0 + j])) - Q(obs[t0])[a[t0]],
+    # and the prioritised buffer (exponent 1) holds |td| + 1e-6 for every
+    # window the learn step sampled.
+    n, steps, batch, gamma = 3, 16, 2, 0.99
+    settings, hp = settings_and_hparams(
+        num_envs=batch, rollout_length=steps, n_step=n, prioritised=True,
+        priority_exponent=1.0, hidden_sizes=(), learning_starts=0,
+        batch_size=32, buffer_size=64, replay_ratio=1 / 32, dueling=False,
+        distributional="none", loss="l2", double_q=True)
+    hp = hp._replace(discount=jnp.float32(gamma))
+    spec = testing.make_probe("one_step").spec          # obs [1], 2 actions
+    agent = dqn.make(settings, spec)
+    state = agent.init(jax.random.key(0), hp)
+    params = jax.tree.map(
+        lambda x: (jnp.array([[1.0, -1.0]]) if x.ndim == 2
+                   else jnp.zeros_like(x)), state.params)
+    state = state._replace(params=params, target_params=params)
+    t = np.arange(steps)[:, None] + np.zeros((1, batch))
+    b = np.zeros((steps, 1)) + np.arange(batch)[None]
+    obs = 10.0 + t + 100.0 * b
+    terminated = np.zeros((steps, batch), bool)
+    truncated = np.zeros((steps, batch), bool)
+    terminated[5, 0] = terminated[12, 1] = True
+    truncated[10, 0] = truncated[3, 1] = True
+    action = ((t + b) % 2).astype(np.int32)
+    reward = 0.1 * t
+    trajectory = haikurl.Transition(
+        obs=jnp.asarray(obs[..., None], jnp.float32),
+        action=jnp.asarray(action), reward=jnp.asarray(reward, jnp.float32),
+        discount=jnp.asarray(1.0 - terminated, jnp.float32),
+        terminated=jnp.asarray(terminated), truncated=jnp.asarray(truncated),
+        next_obs=jnp.asarray(obs[..., None] + 0.5, jnp.float32), extras=())
+    new_state, _ = jax.jit(agent.learn)(state, trajectory, jax.random.key(1),
+                                        hp)
+    self.assertEqual(int(new_state.num_updates), 1)
+
+    from flashbax.buffers import sum_tree  # pylint: disable=g-import-not-at-top
+    tree = new_state.buffer.sum_tree_state
+    max_length = 64 // batch                 # time steps per env row
+    expected, ends_inside, got = {}, set(), {}
+    for env in range(batch):
+      for t0 in range(steps - n + 1):
+        done = terminated[t0:t0 + n, env] | truncated[t0:t0 + n, env]
+        j = int(np.argmax(done)) if done.any() else n - 1
+        ret = sum(gamma**k * reward[t0 + k, env] for k in range(j + 1))
+        d = gamma**(j + 1) * (0.0 if terminated[t0 + j, env] else 1.0)
+        q_t = obs[t0 + j, env] + 0.5            # max(o, -o) for o > 0
+        q_tm1 = obs[t0, env] * (1.0 if action[t0, env] == 0 else -1.0)
+        expected[(env, t0)] = abs(ret + d * q_t - q_tm1) + 1e-6
+        if j < n - 1:
+          ends_inside.add((env, t0, bool(terminated[t0 + j, env])))
+        got[(env, t0)] = float(sum_tree.get(tree, env * max_length + t0))
+    untouched = float(sum_tree.get(state.buffer.sum_tree_state, 0)) or 1.0
+    written = {k for k, v in got.items() if v != untouched}
+    self.assertGreater(len(written), 8)
+    for key in written:
+      self.assertAlmostEqual(got[key], expected[key], delta=1e-4 *
+                             expected[key], msg=key)
+    # The windows written include ones cut by a termination and by a
+    # truncation inside the window (where a wrong index would show).
+    kinds = {term for env, t0, term in ends_inside if (env, t0) in written}
+    self.assertEqual(kinds, {True, False})
 
 
 class ValidateTest(parameterized.TestCase):
@@ -277,6 +366,63 @@ class ValidateTest(parameterized.TestCase):
       self.assertIsInstance(train.agent, haikurl.Agent)
 
 
+GAMMA = 0.9
+
+
+def probe_q_values(env, observations, iterations=50, **overrides):
+  """Q(o, .) [N, A] and greedy actions [N] of plain double DQN trained on
+  the probe `env` (8 envs x 4 steps x `iterations`, 8 gradient steps of 32
+  per learn call, gamma 0.9)."""
+  config = testing.tiny(
+      dqn_config.get_config("CartPole-v1,dqn"), env=env, num_envs=8,
+      rollout_length=4, hidden=16, iterations=iterations, buffer_size=1024,
+      batch_size=32, learning_starts=64, replay_ratio=0.25, tau=0.1,
+      discount=GAMMA, **overrides)
+  train, state, _ = testing.run(config)
+  obs = jnp.asarray(observations, jnp.float32)
+  net = dqn.make_network(train.settings, train.env.spec)
+  q = np.asarray(net.apply(state.agent.params, obs).q_values)
+  return q, np.asarray(testing.greedy_actions(train, state, obs))
+
+
+class ProbeTest(parameterized.TestCase):
+  """DQN reaches the probes' closed-form values (haikurl.testing)."""
+
+  def test_two_step_discounts_the_second_reward(self):
+    # V(s1) = 1, V(s0) = 0 + 0.9 * 1 = 0.9: max_a Q (the greedy value; the
+    # other action's Q is rarely sampled once epsilon is low).
+    q, _ = probe_q_values("probe:two_step", [[1, 0, 0], [0, 1, 0]])
+    np.testing.assert_allclose(q.max(-1), [GAMMA, 1.0], atol=0.1)
+
+  def test_obs_reward_values_follow_the_observation(self):
+    # V(+1) = +1, V(-1) = -1 (one step, reward = observation).
+    q, _ = probe_q_values("probe:obs_reward", [[1.0], [-1.0]])
+    np.testing.assert_allclose(q.max(-1), [1.0, -1.0], atol=0.1)
+
+  def test_action_reward_q_values_and_greedy_action(self):
+    # Q(s, 1) = +1, Q(s, 0) = -1: both actions are sampled while exploring.
+    q, greedy = probe_q_values("probe:action_reward", [[1.0]])
+    np.testing.assert_allclose(q[0], [-1.0, 1.0], atol=0.2)
+    np.testing.assert_array_equal(greedy, [1])
+
+  def test_time_limit_bootstraps_through_truncation(self):
+    # Reward 1 per step, a constant observation, cut after 5 steps: the
+    # true value is 1 / (1 - 0.9) = 10. The same learner on a copy of the
+    # probe that reports the limit as a termination must learn
+    # 1 / (1 - 0.9 * 4 / 5) = 3.57 instead, so a learner that stopped
+    # bootstrapping at truncations would fail the first assertion.
+    probe = testing.TimeLimit(1)
+    q, _ = probe_q_values("probe:time_limit", [[1.0]], iterations=100)
+    np.testing.assert_allclose(q.max(), probe.value(jnp.ones((1, 1)), GAMMA),
+                               rtol=0.12)
+    q_term, _ = probe_q_values("probe:time_limit", [[1.0]], iterations=100,
+                               env_kwargs=config_dict.ConfigDict(
+                                   dict(as_termination=True)))
+    np.testing.assert_allclose(q_term.max(), probe.terminating_value(GAMMA),
+                               rtol=0.12)
+    self.assertGreater(q.max() - q_term.max(), 4.0)
+
+
 def final_eval_return(preset, total_env_steps, **overrides):
   config = dqn_config.get_config(preset)
   config.total_env_steps = total_env_steps
@@ -287,6 +433,7 @@ def final_eval_return(preset, total_env_steps, **overrides):
   return np.asarray(metrics["eval/episode_return"])
 
 
+@pytest.mark.slow
 class LearningTest(parameterized.TestCase):
   """CartPole within about a minute of CPU each (compile included)."""
 

@@ -12,6 +12,8 @@ from agents import sac
 from configs import sac as sac_config
 from haikurl import envs
 from haikurl import networks
+from haikurl import testing
+from tests import presets
 
 
 def small_settings(**overrides):
@@ -162,11 +164,10 @@ def test_discrete_act_returns_valid_actions():
 
 
 @pytest.mark.parametrize("name", sac_config.PRESETS)
-def test_presets_build(name):
+def test_presets_build_and_act(name):
   config = sac_config.get_config(name)
   assert config.agent.name == "sac"
-  with pytest.raises(AttributeError):
-    config.agent.learning_rat = 1.0   # locked: a typo fails
+  presets.check_builds_and_acts(config)
 
 
 def _final_eval(config):
@@ -176,6 +177,7 @@ def _final_eval(config):
   return np.asarray(metrics["eval/episode_return"])
 
 
+@pytest.mark.slow
 def test_learns_pendulum():
   c = sac_config.get_config("Pendulum-v1")
   c.agent.actor_hidden_sizes = c.agent.critic_hidden_sizes = (64, 64)
@@ -187,8 +189,67 @@ def test_learns_pendulum():
   assert returns[-1] >= -250, returns
 
 
+@pytest.mark.slow
 def test_discrete_sac_learns_cartpole():
   c = sac_config.get_config("CartPole-v1")
   c.num_eval_episodes = 8
   returns = _final_eval(c)
   assert returns[-1] >= 400, returns
+
+
+GAMMA = 0.9
+
+
+def probe_run(env, iterations=50, **overrides):
+  """SAC on the probe `env`: 8 envs x 4 steps x `iterations`, 8 gradient
+  steps of 32 per learn call, gamma 0.9, the temperature held near 0.01
+  (so soft values are within 0.01 * entropy of the closed-form ones)."""
+  config = testing.tiny(
+      sac_config.get_config("Pendulum-v1"), env=env, num_envs=8,
+      rollout_length=4, hidden=16, iterations=iterations, buffer_size=1024,
+      batch_size=32, learning_starts=64, replay_ratio=0.25, tau=0.05,
+      discount=GAMMA, initial_alpha=0.01, alpha_learning_rate=1e-8,
+      **overrides)
+  train, state, _ = testing.run(config)
+  return train, state
+
+
+def probe_q(train, state, observations, actions=None):
+  """min over the twin critics of Q(o, a) [N] (continuous) or Q(o, .)
+  [N, A] (discrete), and the greedy actions."""
+  obs = jnp.asarray(observations, jnp.float32)
+  greedy = testing.greedy_actions(train, state, obs)
+  _, critic = sac.make_networks(train.settings, train.env.spec)
+  if train.env.spec.discrete:
+    q = critic.apply(state.agent.critic, obs, None)
+  else:
+    q = critic.apply(state.agent.critic, obs,
+                     greedy if actions is None else jnp.asarray(actions))
+  return np.asarray(jnp.min(q, axis=0)), np.asarray(greedy)
+
+
+@pytest.mark.parametrize("env", ["probe:two_step", "probe:two_step_continuous"])
+def test_probe_two_step_values(env):
+  # V(s0) = 0.9 * V(s1) = 0.9, V(s1) = 1: soft values with alpha 0.01 add
+  # at most 0.01 * log 2 (discrete) per step.
+  q, _ = probe_q(*probe_run(env), [[1, 0, 0], [0, 1, 0]])
+  value = q.max(-1) if q.ndim == 2 else q
+  np.testing.assert_allclose(value, [GAMMA, 1.0], atol=0.1)
+
+
+@pytest.mark.parametrize("env", ["probe:action_reward",
+                                 "probe:action_reward_continuous"])
+def test_probe_action_reward(env):
+  # Discrete: Q(s, 1) = +1, Q(s, 0) = -1, greedy 1. Continuous:
+  # Q(s, a) = 1 - (a - 0.5)^2, greedy tanh(mean) near 0.5; Q(s, -0.5) = 0.
+  train, state = probe_run(env)
+  q, greedy = probe_q(train, state, [[1.0]])
+  if train.env.spec.discrete:
+    np.testing.assert_allclose(q[0], [-1.0, 1.0], atol=0.2)
+    np.testing.assert_array_equal(greedy, [1])
+  else:
+    np.testing.assert_allclose(greedy, [[testing.BEST_CONTINUOUS_ACTION]],
+                               atol=0.15)
+    np.testing.assert_allclose(q, [1.0], atol=0.1)
+    q_bad, _ = probe_q(train, state, [[1.0]], actions=[[-0.5]])
+    np.testing.assert_allclose(q_bad, [0.0], atol=0.2)

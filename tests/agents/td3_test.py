@@ -13,6 +13,8 @@ from agents import td3
 from configs import ddpg as ddpg_config
 from configs import td3 as td3_config
 from haikurl import envs
+from haikurl import testing
+from tests import presets
 
 
 def small_settings(**overrides):
@@ -153,12 +155,11 @@ def test_discrete_actions_are_refused_with_a_hint(module):
 
 
 @pytest.mark.parametrize("name", td3_config.PRESETS)
-def test_presets_build(name):
-  for module in (td3_config, ddpg_config):
-    config = module.get_config(name)
-    assert config.agent.name in ("td3", "ddpg")
-    with pytest.raises(AttributeError):
-      config.agent.learning_rat = 1.0   # locked: a typo fails
+@pytest.mark.parametrize("module", [td3_config, ddpg_config])
+def test_presets_build_and_act(module, name):
+  config = module.get_config(name)
+  assert config.agent.name == module.__name__.split(".")[-1]
+  presets.check_builds_and_acts(config)
 
 
 def pendulum_config(module, **agent):
@@ -174,6 +175,7 @@ def pendulum_config(module, **agent):
   return c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", [td3_config, ddpg_config])
 def test_learns_pendulum(module):
   train = haikurl.make_train(pendulum_config(module))
@@ -181,3 +183,55 @@ def test_learns_pendulum(module):
   _, metrics = jax.jit(lambda key: train(key))(jax.random.key(0))
   returns = np.asarray(metrics["eval/episode_return"])
   assert returns[-1] >= -250, returns
+
+
+GAMMA = 0.9
+
+
+def probe_run(module, env, iterations=100, **overrides):
+  """TD3 or DDPG (`module`: configs.td3 / configs.ddpg) on the probe
+  `env`: 8 envs x 4 steps x `iterations`, 16 gradient steps of 32 per
+  learn call at rate 3e-3, gamma 0.9."""
+  config = testing.tiny(
+      module.get_config("Pendulum-v1"), env=env, num_envs=8,
+      rollout_length=4, hidden=16, iterations=iterations, buffer_size=1024,
+      batch_size=32, learning_starts=64, replay_ratio=0.5, tau=0.05,
+      actor_learning_rate=3e-3, critic_learning_rate=3e-3, discount=GAMMA,
+      exploration_noise=0.3, **overrides)
+  train, state, _ = testing.run(config)
+  return train, state
+
+
+def probe_q(train, state, observations, actions=None):
+  """The first critic's Q(o, a) [N] at the greedy (or given) actions, and
+  the greedy actions."""
+  obs = jnp.asarray(observations, jnp.float32)
+  greedy = testing.greedy_actions(train, state, obs)
+  settings = train.settings
+  if train.agent_module is ddpg:       # DDPG's settings as the TD3 it builds
+    settings = ddpg._td3_settings(settings)  # pylint: disable=protected-access
+  _, critic = td3.make_networks(settings, train.env.spec)
+  q = critic.apply(state.agent.critic, obs,
+                   greedy if actions is None else jnp.asarray(actions))
+  return np.asarray(q[0]), np.asarray(greedy)
+
+
+@pytest.mark.parametrize("module", [td3_config, ddpg_config])
+def test_probe_two_step_values(module):
+  # V(s0) = 0 + 0.9 * V(s1) = 0.9, V(s1) = 1, whatever the action.
+  q, _ = probe_q(*probe_run(module, "probe:two_step_continuous"),
+                 [[1, 0, 0], [0, 1, 0]])
+  np.testing.assert_allclose(q, [GAMMA, 1.0], atol=0.1)
+
+
+@pytest.mark.parametrize("module", [td3_config, ddpg_config])
+def test_probe_action_reward_greedy_action_and_q(module):
+  # Q(s, a) = 1 - (a - 0.5)^2: the actor climbs the critic to a = 0.5,
+  # where Q = 1; at a = -0.5, Q = 0.
+  train, state = probe_run(module, "probe:action_reward_continuous")
+  q, greedy = probe_q(train, state, [[1.0]])
+  np.testing.assert_allclose(greedy, [[testing.BEST_CONTINUOUS_ACTION]],
+                             atol=0.15)
+  np.testing.assert_allclose(q, [1.0], atol=0.1)
+  q_bad, _ = probe_q(train, state, [[1.0]], actions=[[-0.5]])
+  np.testing.assert_allclose(q_bad, [0.0], atol=0.2)

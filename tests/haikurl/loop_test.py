@@ -1,14 +1,20 @@
 """The loop: shapes of the curve, agreement of vmapped and solo runs,
 determinism, and PPO learning CartPole."""
+import types
+from typing import Any, NamedTuple
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ml_collections import config_dict
 
 import haikurl
+from agents import ppo
 from haikurl import loop
 from configs import ppo as ppo_config
+from haikurl import testing
 
 
 def small_config():
@@ -30,7 +36,13 @@ def test_metrics_have_a_leading_num_evals_axis():
   for name, value in metrics.items():
     assert value.shape == (3,), name
   assert int(state.env_steps) == 768
-  assert np.all(np.asarray(metrics["eval/episode_return"]) > 0)
+  # CartPole pays 1 per step: every episode's return equals its length, in
+  # training and in the greedy evaluation episodes (at most 500 steps).
+  for prefix in ("train", "eval"):
+    np.testing.assert_allclose(metrics[f"{prefix}/episode_return"],
+                               metrics[f"{prefix}/episode_length"], rtol=1e-6)
+  assert np.all(np.asarray(metrics["eval/episode_length"]) <= 500)
+  assert np.sum(metrics["train/episodes"]) > 0
 
 
 def test_vmapped_members_equal_solo_runs_and_same_key_same_result():
@@ -97,6 +109,7 @@ def test_run_lengths_that_do_not_divide_are_refused_with_the_nearest():
     loop.run_length(cfg)
 
 
+@pytest.mark.slow
 def test_ppo_learns_cartpole():
   # The shipped preset, 2 seeds, 64k steps: mean greedy return >= 450.
   cfg = ppo_config.get_config("CartPole-v1")
@@ -108,3 +121,103 @@ def test_ppo_learns_cartpole():
   _, metrics = jax.jit(jax.vmap(train))(keys, hp)
   final = np.asarray(metrics["eval/episode_return"])[:, -1]
   assert final.mean() >= 450, final
+
+
+class Seen(NamedTuple):
+  """What the recording agent's act saw, returned as its extras."""
+  obs: jax.Array    # [B, 4] the observation act was given
+  calls: jax.Array  # [B] learn calls made before this act
+
+
+class TapeState(NamedTuple):
+  calls: jax.Array  # [] int32 learn calls so far
+  tape: Any         # Transition [I, T, B, ...]: every trajectory learn got
+
+
+def recorded_policy(obs):
+  """Even envs push right until the pole falls (terminations); odd ones
+  push against the pole's angle, so they balance until the time limit."""
+  even = (jnp.arange(obs.shape[0]) % 2) == 0
+  return jnp.where(even, 1, (obs[:, 2] > 0).astype(jnp.int32))
+
+
+def recording_agent(num_learns):
+  """An agent whose act and learn write down what they saw: act acts by
+  `recorded_policy` and returns (obs, learn calls so far) as extras; learn
+  stores each trajectory it gets in its state, in call order."""
+  def make(settings, spec):
+    steps, batch = settings.rollout_length, settings.num_envs
+
+    def init(key, hp):
+      del key, hp
+      seen = Seen(jnp.zeros((batch,) + spec.obs_shape), jnp.zeros((batch,),
+                                                                 jnp.int32))
+      one = haikurl.Transition(
+          spec.dummy_obs, spec.dummy_action, 0.0, 0.0, False, False,
+          spec.dummy_obs, jax.tree.map(lambda x: x[0], seen))
+      tape = jax.tree.map(
+          lambda x: jnp.zeros((num_learns, steps, batch) + jnp.shape(x),
+                              jnp.result_type(x)), one)
+      return TapeState(jnp.zeros((), jnp.int32), tape)
+
+    def act(state, obs, key, hp, evaluation=False):
+      del key, hp, evaluation
+      calls = jnp.full(obs.shape[:1], state.calls, jnp.int32)
+      return recorded_policy(obs), Seen(obs, calls)
+
+    def learn(state, trajectory, key, hp):
+      del key, hp
+      tape = jax.tree.map(lambda t, x: t.at[state.calls].set(x), state.tape,
+                          trajectory)
+      return TapeState(state.calls + 1, tape), {}
+
+    return haikurl.Agent(init, act, learn)
+  # The contract's other parts (HParams, settings) are PPO's.
+  parts = {k: getattr(ppo, k) for k in ("HParams", "Settings") if
+           hasattr(ppo, k)}
+  return types.SimpleNamespace(make=make, **parts)
+
+
+def test_tape_learn_gets_exactly_what_was_acted_on_in_order():
+  # 4 CartPoles cut at 12 steps, 3 iterations x 2 periods of 8 steps.
+  num_learns, steps, batch = 6, 8, 4
+  config = testing.tiny(ppo_config.get_config(), num_envs=batch,
+                        rollout_length=steps, iterations=3, periods=2,
+                        env_kwargs=config_dict.ConfigDict(
+                            dict(max_steps_in_episode=12)))
+  _, state, _ = testing.run(config, agent=recording_agent(num_learns))
+  state = jax.device_get(state)
+  assert int(state.agent.calls) == num_learns
+  assert int(state.env_steps) == num_learns * steps * batch
+  tape = state.agent.tape
+  # Each rollout acted with the state left by the previous learn call.
+  np.testing.assert_array_equal(
+      tape.extras.calls, np.broadcast_to(
+          np.arange(num_learns)[:, None, None], (num_learns, steps, batch)))
+  # One stream per env, over all learn calls: [I * T, B].
+  flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), tape)
+  # The transition's obs and action are those act saw and returned.
+  np.testing.assert_array_equal(flat.obs, flat.extras.obs)
+  np.testing.assert_array_equal(flat.action,
+                                jax.vmap(recorded_policy)(flat.obs))
+  # Rewards, discount and the end flags as CartPole gives them.
+  np.testing.assert_array_equal(flat.reward, 1.0)
+  np.testing.assert_array_equal(flat.discount, 1.0 - flat.terminated)
+  assert not np.any(flat.terminated & flat.truncated)
+  assert np.any(flat.terminated[:, 0::2]) and np.any(flat.truncated[:, 1::2])
+  # Consecutive steps chain: the next step acts on next_obs, except where an
+  # episode ended; there next_obs is the pre-reset observation (the pole
+  # fallen, or the state at the limit) and the next obs a fresh reset.
+  done = flat.terminated | flat.truncated
+  chained = np.all(flat.next_obs[:-1] == flat.obs[1:], axis=-1)
+  np.testing.assert_array_equal(chained, ~done[:-1])
+  np.testing.assert_array_less(np.abs(flat.obs[1:][done[:-1]]), 0.05 + 1e-6)
+  assert np.all(np.abs(flat.obs[0]) <= 0.05)
+  fell = (np.abs(flat.next_obs[..., 0]) > 2.4) | (
+      np.abs(flat.next_obs[..., 2]) > 12 * 2 * np.pi / 360)
+  np.testing.assert_array_equal(fell, flat.terminated)
+  # Truncations come exactly 12 steps after a reset.
+  for b in range(batch):
+    ends = np.flatnonzero(done[:, b])
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    np.testing.assert_array_equal(lengths[flat.truncated[ends, b]], 12)

@@ -11,9 +11,9 @@ import pytest
 
 import haikurl
 from haikurl import hparams as hparams_lib
-from tests.reliability import tiny
+from tests import presets
 
-AGENTS = tiny.names()
+AGENTS = presets.names()
 
 
 def _params(state):
@@ -22,7 +22,7 @@ def _params(state):
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_same_key_same_bits_and_vmapped_member_equals_solo(agent):
-  config = tiny.config(agent, iterations=2, periods=1)
+  config = presets.tiny(agent, iterations=2, periods=1)
   train = haikurl.make_train(config)
   keys = jax.random.split(jax.random.key(7), 2)
   solo = jax.jit(train)

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import haikurl
 from haikurl import sweep as sweep_lib
-from tests.reliability import tiny
+from tests import presets
 
-AGENTS = tiny.names()
+AGENTS = presets.names()
 _FRESH = int(os.environ.get("HAIKURL_FUZZ_EXAMPLES", "0"))
 VALID_EXAMPLES = _FRESH or 2
 INVALID_EXAMPLES = _FRESH or 25
@@ -83,7 +83,7 @@ def valid_configs(draw, agent):
     overrides.update(actor_learning_rate=draw(LR), critic_learning_rate=draw(LR),
                      tau=draw(st.floats(0.001, 1.0)))
   overrides["discount"] = draw(st.floats(0.8, 0.999))
-  return tiny.with_numerics(tiny.config(agent, **kwargs, **overrides))
+  return presets.with_numerics(presets.tiny(agent, **kwargs, **overrides))
 
 
 @pytest.mark.parametrize("agent", AGENTS)
@@ -159,7 +159,7 @@ def test_random_invalid_configs_get_a_clean_error(agent):
          st.sampled_from([1, 2, 4]), st.sampled_from([1, 2, 8]))
   def check(mutation, value, num_envs, rollout_length):
     COUNTS["invalid"] += 1
-    config = tiny.config(agent, num_envs=num_envs,
+    config = presets.tiny(agent, num_envs=num_envs,
                          rollout_length=rollout_length, num_minibatches=1)
     if mutation.startswith("sweep") and "sweep" not in config:
       return
@@ -178,7 +178,7 @@ def test_random_invalid_configs_get_a_clean_error(agent):
 def test_unmutated_base_of_the_invalid_ones_is_valid(agent):
   for num_envs in (1, 2, 4):
     for rollout_length in (1, 2, 8):
-      config = tiny.config(agent, num_envs=num_envs,
+      config = presets.tiny(agent, num_envs=num_envs,
                            rollout_length=rollout_length, num_minibatches=1)
       train = haikurl.make_train(config)
       sweep_lib.make_members(config, train.default_hparams)

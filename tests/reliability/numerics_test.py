@@ -17,10 +17,9 @@ import pytest
 
 import haikurl
 from agents import ppo
-from haikurl import registry
-from tests.reliability import tiny
+from tests import presets
 
-AGENTS = tiny.names()
+AGENTS = presets.names()
 
 
 def _third_party_entry_points():
@@ -89,7 +88,7 @@ def _float_leaves(tree):
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_state_and_metrics_are_float32(agent):
-  train = haikurl.make_train(tiny.config(agent))
+  train = haikurl.make_train(presets.tiny(agent))
   state, metrics = jax.eval_shape(train, jax.random.key(0))
   leaves = _float_leaves(state) + _float_leaves(metrics)
   assert len(leaves) > 5
@@ -114,7 +113,7 @@ def test_no_implicit_rank_promotion_in_our_code(agent):
   """Tracing the whole run with rank promotion set to raise in our code
   (haikurl, agents) and allowed inside the libraries' entry points."""
   with rank_promotion_raise_in_our_code():
-    train = haikurl.make_train(tiny.config(agent))
+    train = haikurl.make_train(presets.tiny(agent))
     jax.eval_shape(train, jax.random.key(0))
 
 
@@ -145,7 +144,7 @@ def _poisoned_ppo(after_updates: int, poison: str):
 def test_check_numerics_names_the_first_nonfinite_value(poison):
   # 1 epoch x 2 minibatches: 2 updates per iteration; from the 3rd
   # iteration on (env step 3 * 8 = 24) the value is not finite.
-  config = tiny.with_numerics(tiny.config("ppo", iterations=2, periods=3))
+  config = presets.with_numerics(presets.tiny("ppo", iterations=2, periods=3))
   train = haikurl.make_train(config, agent=_poisoned_ppo(6, poison))
   assert train.check_numerics
   with rank_promotion_raise_in_our_code():
@@ -161,27 +160,43 @@ def test_check_numerics_names_the_first_nonfinite_value(poison):
 
 
 def test_check_numerics_is_off_by_default():
-  train = haikurl.make_train(tiny.config("ppo"))
+  train = haikurl.make_train(presets.tiny("ppo"))
   assert not train.check_numerics
   _, metrics = jax.eval_shape(train, jax.random.key(0))
   assert not any(k.startswith("numerics/") for k in metrics)
 
 
 def test_check_numerics_clean_run_reports_nothing():
-  train = haikurl.make_train(tiny.with_numerics(tiny.config("ppo")))
+  train = haikurl.make_train(presets.with_numerics(presets.tiny("ppo")))
   _, metrics = jax.jit(train)(jax.random.key(0))
   assert train.nonfinite_message(jax.device_get(metrics)) is None
   assert len(train.numerics_names) > 3
   assert any(n.startswith("learn metric") for n in train.numerics_names)
 
 
-def test_registry_knows_every_agent_with_a_tiny_config():
-  assert set(registry.known()) <= set(tiny.AGENTS)
+def _size(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_every_registered_agent_has_a_preset_that_tiny_shrinks(agent):
+  # Every agent the registry knows is covered by these tests through its
+  # configs/<name>.py preset (a new agent without one fails here), and
+  # `haikurl.testing.tiny` of it is tiny: 2 x 2 x 4 = 16 env steps, and a
+  # state (parameters, optimiser, replay) a small fraction of the preset's.
+  config = presets.default_config(agent)
+  assert config.agent.name == agent
+  train = haikurl.make_train(presets.tiny(agent))
+  assert train.total_env_steps == 16
+  small, _ = jax.eval_shape(train, jax.random.key(0))
+  full = jax.eval_shape(haikurl.make_train(config).init, jax.random.key(0))
+  assert _size(small.agent) < min(_size(full.agent) / 10, 20_000), (
+      _size(small.agent), _size(full.agent))
 
 
 def test_experiment_run_stops_at_the_first_nonfinite_value(tmp_path):
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
-  config = tiny.with_numerics(tiny.config("ppo", iterations=2, periods=3))
+  config = presets.with_numerics(presets.tiny("ppo", iterations=2, periods=3))
   with pytest.raises(FloatingPointError, match="first at env step 24"):
     experiment.run(config, str(tmp_path / "run"), quiet=True,
                    tensorboard=False, agent=_poisoned_ppo(6, "metric"))

@@ -1,0 +1,65 @@
+"""The built-in agents' default presets, for tests that cover every agent.
+
+`haikurl.testing.tiny` shrinks any config; these name which config each
+registered agent is tested with: `configs/<name>.py`'s default preset, so
+an agent registered without a config file fails `default_config` (and
+`tests/reliability/numerics_test.py` says so).
+"""
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import haikurl
+from haikurl import registry
+from haikurl import testing
+
+
+def names():
+  """Every registered agent."""
+  return registry.known()
+
+
+def default_config(agent: str):
+  """`configs/<agent>.py`'s default preset."""
+  return importlib.import_module(f"configs.{agent}").get_config()
+
+
+def tiny(agent: str, **kwargs):
+  """`haikurl.testing.tiny` of `agent`'s default preset."""
+  return testing.tiny(default_config(agent), **kwargs)
+
+
+def with_numerics(config):
+  """`config` with `check_numerics` on (modified in place and returned)."""
+  with config.unlocked():
+    config.check_numerics = True
+  return config
+
+
+def check_builds_and_acts(config):
+  """make_train builds `config` as it is; its agent initialises (params,
+  optimiser, the full-size buffer) and acts on a batch of
+  zero observations, greedily and exploring, within the action bounds."""
+  before = config.to_json()
+  train = haikurl.make_train(config)
+  assert config.to_json() == before                 # make_train is pure
+  spec, n = train.env.spec, config.agent.num_envs
+  hp = train.default_hparams
+  state = jax.jit(train.agent.init)(jax.random.key(0), hp)
+  floats = [x for x in jax.tree.leaves(state)
+            if jnp.issubdtype(x.dtype, jnp.floating)]
+  assert all(np.all(np.isfinite(x)) for x in floats)
+  obs = jnp.zeros((n,) + tuple(spec.obs_shape), spec.obs_dtype)
+  for evaluation in (True, False):
+    action, _ = jax.jit(train.agent.act, static_argnums=4)(
+        state, obs, jax.random.key(2), hp, evaluation)
+    assert action.shape == (n,) + spec.action_shape, (action.shape, spec)
+    if spec.discrete:
+      assert np.all((action >= 0) & (action < spec.num_actions))
+    else:
+      assert np.all(np.abs(np.asarray(action)) <= 1.0)
+  with pytest.raises(AttributeError):
+    config.agent.learning_rat = 1.0   # locked: a typo fails
