@@ -7,7 +7,7 @@ import numpy as np
 import haikurl
 from configs import dqn as dqn_config
 from haikurl import numerics
-from haikurl import replay
+from haikurl import offpolicy as replay
 
 
 def test_buffers_are_skipped_by_type_not_by_name():
