@@ -27,7 +27,7 @@ probe's constructor arguments (e.g. `as_termination=True`).
     from haikurl import testing
     config = testing.tiny(ppo_config.get_config(), env="probe:two_step")
     train, state, metrics = testing.run(config)      # jitted, no evaluation
-    # then read the agent's value of [1, 0, 0] from state.agent: 0.9 expected
+    # then read the agent's value of [1, 0, 0] from state.agent_state: 0.9 expected
 
 `random_trajectory`, `random_q_values`, `random_categorical_q`,
 `random_quantile_q` and `random_policy` build inputs for unit tests of a
@@ -598,7 +598,7 @@ def run(config: config_dict.ConfigDict, seed: int = 0, agent: Any = None,
 def greedy_actions(train, state, observations) -> jax.Array:
   """The agent's evaluation actions on `observations` [N, ...], through
   `Agent.act` (any agent)."""
-  action, _ = train.agent.act(state.agent, jnp.asarray(observations,
+  action, _ = train.agent.act(state.agent_state, jnp.asarray(observations,
                                                        jnp.float32),
                               jax.random.key(0), train.default_hparams, True)
   return action

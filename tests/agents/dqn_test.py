@@ -381,7 +381,7 @@ def probe_q_values(env, observations, iterations=50, **overrides):
   train, state, _ = testing.run(config)
   obs = jnp.asarray(observations, jnp.float32)
   net = dqn.make_network(train.settings, train.env.spec)
-  q = np.asarray(net.apply(state.agent.params, obs).q_values)
+  q = np.asarray(net.apply(state.agent_state.params, obs).q_values)
   return q, np.asarray(testing.greedy_actions(train, state, obs))
 
 

@@ -133,7 +133,7 @@ def probe_values(train, state, observations):
   """The critic's V(o) [N] and the greedy actions on `observations`."""
   obs = jnp.asarray(observations, jnp.float32)
   _, value = ppo.make_network(train.settings, train.env.spec).apply(
-      state.agent.params, obs)
+      state.agent_state.params, obs)
   return np.asarray(value), np.asarray(testing.greedy_actions(train, state,
                                                               obs))
 

@@ -221,9 +221,9 @@ def probe_q(train, state, observations, actions=None):
   greedy = testing.greedy_actions(train, state, obs)
   _, critic = sac.make_networks(train.settings, train.env.spec)
   if train.env.spec.discrete:
-    q = critic.apply(state.agent.critic, obs, None)
+    q = critic.apply(state.agent_state.critic, obs, None)
   else:
-    q = critic.apply(state.agent.critic, obs,
+    q = critic.apply(state.agent_state.critic, obs,
                      greedy if actions is None else jnp.asarray(actions))
   return np.asarray(jnp.min(q, axis=0)), np.asarray(greedy)
 

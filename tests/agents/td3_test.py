@@ -211,7 +211,7 @@ def probe_q(train, state, observations, actions=None):
   if train.agent_module is ddpg:       # DDPG's settings as the TD3 it builds
     settings = ddpg._td3_settings(settings)  # pylint: disable=protected-access
   _, critic = td3.make_networks(settings, train.env.spec)
-  q = critic.apply(state.agent.critic, obs,
+  q = critic.apply(state.agent_state.critic, obs,
                    greedy if actions is None else jnp.asarray(actions))
   return np.asarray(q[0]), np.asarray(greedy)
 

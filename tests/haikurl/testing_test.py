@@ -254,7 +254,7 @@ def test_tiny_works_for_a_user_agent():
   train = haikurl.make_train(small)
   assert train.agent_module is user
   state, _ = jax.eval_shape(train, jax.random.key(0))
-  kernels = [x.shape for x in jax.tree.leaves(state.agent) if x.ndim == 2]
+  kernels = [x.shape for x in jax.tree.leaves(state.agent_state) if x.ndim == 2]
   assert max(max(s) for s in kernels) == 8, kernels
 
 
