@@ -135,9 +135,6 @@ class Probe(Env):
     return state, timestep
 
   # Helpers for subclasses.
-  def _batch(self, x):
-    return jnp.broadcast_to(x, (self.num_envs,))
-
   def _sign(self, key):
     return 2.0 * jax.random.bernoulli(key, 0.5, (self.num_envs,)).astype(
         jnp.float32) - 1.0

@@ -48,14 +48,19 @@ def check_builds_and_acts(config):
   assert config.to_json() == before                 # make_train is pure
   spec, n = train.env.spec, config.agent.num_envs
   hp = train.default_hparams
-  state = jax.jit(train.agent.init)(jax.random.key(0), hp)
+  obs = jnp.zeros((n,) + tuple(spec.obs_shape), spec.obs_dtype)
+
+  def init_and_act(key):              # one program: one compile
+    init_key, act_key = jax.random.split(key)
+    state = train.agent.init(init_key, hp)
+    return state, [train.agent.act(state, obs, act_key, hp, evaluation)[0]
+                   for evaluation in (True, False)]
+
+  state, actions = jax.jit(init_and_act)(jax.random.key(0))
   floats = [x for x in jax.tree.leaves(state)
             if jnp.issubdtype(x.dtype, jnp.floating)]
   assert all(np.all(np.isfinite(x)) for x in floats)
-  obs = jnp.zeros((n,) + tuple(spec.obs_shape), spec.obs_dtype)
-  for evaluation in (True, False):
-    action, _ = jax.jit(train.agent.act, static_argnums=4)(
-        state, obs, jax.random.key(2), hp, evaluation)
+  for action in actions:              # greedy, then exploring
     assert action.shape == (n,) + spec.action_shape, (action.shape, spec)
     if spec.discrete:
       assert np.all((action >= 0) & (action < spec.num_actions))
