@@ -187,9 +187,9 @@ def test_tape_learn_gets_exactly_what_was_acted_on_in_order():
                             dict(max_steps_in_episode=12)))
   _, state, _ = testing.run(config, agent=recording_agent(num_learns))
   state = jax.device_get(state)
-  assert int(state.agent.calls) == num_learns
+  assert int(state.agent_state.calls) == num_learns
   assert int(state.env_steps) == num_learns * steps * batch
-  tape = state.agent.tape
+  tape = state.agent_state.tape
   # Each rollout acted with the state left by the previous learn call.
   np.testing.assert_array_equal(
       tape.extras.calls, np.broadcast_to(
