@@ -244,8 +244,8 @@ def test_tiny_shrinks_by_key_and_leaves_its_input_alone():
 def test_tiny_works_for_a_user_agent():
   # A user's agent under a name no built-in has: tiny knows agents by their
   # keys, not their names.
-  user = types.SimpleNamespace(HParams=ppo.HParams, make=ppo.make,
-                               validate=ppo.validate)
+  user = types.SimpleNamespace(Settings=ppo.Settings, HParams=ppo.HParams,
+                               make=ppo.make)
   registry.register("testing_test_user_ppo", user)
   config = ppo_config.get_config()
   with config.unlocked():
