@@ -262,9 +262,7 @@ class Train:
   agent_module: Any
   settings: Any
   default_hparams: Any
-  num_evals: int
-  iterations_per_eval: int
-  steps_per_iteration: int
+  length: RunLength        # iterations and periods of the run
   callbacks: Dict[str, Callable]
   # How evaluation episodes act (config.eval_policy, sticky actions).
   protocol: evaluation.Protocol = evaluation.Protocol()
@@ -281,13 +279,12 @@ class Train:
     """What `numerics/index` indexes: the checked leaves' names."""
     return self.numerics.names if self.numerics is not None else ()
 
-  @property
-  def steps_per_eval(self) -> int:
-    return self.iterations_per_eval * self.steps_per_iteration
-
-  @property
-  def total_env_steps(self) -> int:
-    return self.num_evals * self.steps_per_eval
+  # The run's length, as `RunLength` gives it.
+  num_evals = property(lambda self: self.length.num_evals)
+  iterations_per_eval = property(lambda self: self.length.iterations_per_eval)
+  steps_per_iteration = property(lambda self: self.length.steps_per_iteration)
+  steps_per_eval = property(lambda self: self.length.steps_per_eval)
+  total_env_steps = property(lambda self: self.length.total_env_steps)
 
   @property
   def eval_protocol(self) -> str:
@@ -423,9 +420,6 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   config = complete_config(config, agent_module)
   settings, default_hparams = agent_settings(config, agent_module)
   length = run_length(config)
-  steps_per_iteration = length.steps_per_iteration
-  iterations_per_eval = length.iterations_per_eval
-  num_evals = length.num_evals
   env = make_env(config)
   eval_env = make_env(config, evaluation=True)
   if hasattr(agent_module, "validate"):
@@ -436,9 +430,7 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
     callbacks = {"eval": evaluation.evaluate}
   train = Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
                 agent_module=agent_module, settings=settings,
-                default_hparams=default_hparams, num_evals=num_evals,
-                iterations_per_eval=iterations_per_eval,
-                steps_per_iteration=steps_per_iteration,
+                default_hparams=default_hparams, length=length,
                 callbacks=dict(callbacks), protocol=protocol)
   if config.get("check_numerics", False) or config.get("debug_nans", False):
     # The checked leaves' names from the shapes of one iteration, so the
