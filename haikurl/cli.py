@@ -197,6 +197,8 @@ def main(argv):
   elif "final_eval_return_mean" in summary:
     line += (f"; final eval return {summary['final_eval_return_mean']:.1f} "
              f"per member {[round(x, 1) for x in summary['final_eval_return_per_member']]}")
+  if summary.get("eval_protocol"):
+    line += f" (evaluation: {summary['eval_protocol']})"
   print(line, flush=True)
   print(f"results in {workdir}", flush=True)
 

@@ -239,6 +239,8 @@ def train_periods(session: Session, checkpoint_every: int) -> None:
   progress_settings = [(aggregate.setting_label(g.values), g.members)
                        for g in groups] if members.swept else None
   session_seconds = 0.0
+  if not session.quiet and start < train.num_evals:
+    hlog.print_line(f"evaluation: {train.eval_protocol}")
   with interrupts.InterruptGuard() as interrupt:
     for i in range(start, train.num_evals):
       t0 = time.perf_counter()
@@ -282,8 +284,9 @@ def finish(session: Session) -> dict:
     summary["rerun_of_member"] = sweep_lib.labels(members, 0) | {
         "member": int(config.member)}
   _write_json(os.path.join(session.workdir, "summary.json"), summary)
-  write_sweep(config, session.workdir, members, session.history)
-  write_curve(config, session.workdir, members, session.history)
+  protocol = session.train.eval_protocol
+  write_sweep(config, session.workdir, members, session.history, protocol)
+  write_curve(config, session.workdir, members, session.history, protocol)
   return summary
 
 
@@ -306,6 +309,9 @@ def summarize(config, train: Train, history, num_members: int,
   summary = {
       "agent": config.agent.name,
       "env": config.env,
+      # How the evaluation episodes act, e.g. "greedy, sticky actions
+      # p=0.1, 32 episodes" (config.eval_policy, sticky_actions).
+      "eval_protocol": train.eval_protocol,
       "num_members": num_members,
       "num_seeds": int(config.num_seeds),
       "env_steps": train.total_env_steps,
@@ -351,12 +357,14 @@ def summarize(config, train: Train, history, num_members: int,
   return summary
 
 
-def _title(config) -> str:
-  return f"{config.agent.name} on {config.env}"
+def _title(config, protocol: str = "") -> str:
+  title = f"{config.agent.name} on {config.env}"
+  return f"{title}\nevaluation: {protocol}" if protocol else title
 
 
-def write_curve(config, workdir: str, members: Members, history) -> None:
-  """curve.png: the greedy evaluation return against env steps, one curve
+def write_curve(config, workdir: str, members: Members, history,
+                protocol: str = "") -> None:
+  """curve.png: the evaluation return against env steps, one curve
   per setting (the IQM with a 95% stratified-bootstrap CI over >= 3 seeds,
   the mean and min-max below; see haikurl.plotting)."""
   key = "eval/episode_return"
@@ -370,12 +378,13 @@ def write_curve(config, workdir: str, members: Members, history) -> None:
     runs = {config.agent.name: plotting.curves_from_rows(history, key)}
   one_key = len(members.swept) == 1
   plotting.plot_curves(runs, os.path.join(workdir, "curve.png"), metric=key,
-                       title=_title(config), ordered=one_key,
+                       title=_title(config, protocol), ordered=one_key,
                        legend_title=(plotting.label(list(members.swept)[0])
                                      if one_key else None))
 
 
-def write_sweep(config, workdir: str, members: Members, history) -> None:
+def write_sweep(config, workdir: str, members: Members, history,
+                protocol: str = "") -> None:
   """sweep.csv (one row per member) and sweep.png (each setting's final
   return against each swept value, with error bars over its seeds), for a
   run that sweeps something."""
@@ -385,9 +394,10 @@ def write_sweep(config, workdir: str, members: Members, history) -> None:
   sweep_lib.write_csv(os.path.join(workdir, "sweep.csv"), rows)
   plotting.plot_sweep(rows, list(members.swept),
                       os.path.join(workdir, "sweep.png"),
-                      title=f"{_title(config)}: final greedy evaluation "
-                            f"return, {_seeds(int(config.num_seeds))} per "
-                            "setting")
+                      title=f"{_title(config)}: final evaluation return, "
+                            f"{_seeds(int(config.num_seeds))} per setting"
+                            + (f"\nevaluation: {protocol}" if protocol
+                               else ""))
 
 
 def _seeds(n: int) -> str:

@@ -23,12 +23,12 @@ from haikurl import aggregate  # pylint: disable=g-import-not-at-top
 # Metric keys -> axis labels in words.
 LABELS = {
     "env_steps": "env steps",
-    "eval/episode_return": "evaluation return (greedy)",
-    "eval/episode_length": "evaluation episode length (greedy)",
+    "eval/episode_return": "evaluation return",
+    "eval/episode_length": "evaluation episode length",
     "train/episode_return": "training episode return (exploring)",
     "train/episode_length": "training episode length (exploring)",
-    "final_eval_return": "final evaluation return (greedy)",
-    "best_eval_return": "best evaluation return (greedy)",
+    "final_eval_return": "final evaluation return",
+    "best_eval_return": "best evaluation return",
 }
 
 
@@ -286,7 +286,7 @@ def plot_sweep(rows: Sequence[dict], keys: Sequence[str], path: str,
 
 
 def plot_profile(scores: Dict[str, np.ndarray], path: str,
-                 xlabel: str = "final evaluation return (greedy) $\\tau$",
+                 xlabel: str = "final evaluation return $\\tau$",
                  title: Optional[str] = None, reps: int = aggregate.REPS
                  ) -> str:
   """rliable's performance profile: the fraction of runs scoring above tau.

@@ -106,7 +106,7 @@ def test_log_axis_for_rates_and_wide_positive_ranges():
   assert not plotting.use_log_axis("discount", [0.9, 0.99])
   assert not plotting.use_log_axis("entropy_coef", [0.0, 0.01])  # has a 0
   assert plotting.label("eval/episode_return") == (
-      "evaluation return (greedy)")
+      "evaluation return")
   assert plotting.label("env_steps") == "env steps"
 
 
