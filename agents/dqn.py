@@ -359,7 +359,10 @@ def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
 
   def learn(state, trajectory, key, hp):
     state, metrics = engine_learn(state, trajectory, key, hp)
-    metrics["train/epsilon"] = epsilon(settings, hp, state.env_steps)
+    # What acting will use next: 1 (uniform actions) before learning_starts.
+    metrics["train/epsilon"] = jnp.where(
+        state.env_steps < settings.learning_starts, 1.0,
+        epsilon(settings, hp, state.env_steps))
     metrics["train/num_updates"] = state.num_updates.astype(jnp.float32)
     return state, metrics
 

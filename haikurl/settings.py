@@ -70,8 +70,9 @@ def non_negative_int(x) -> Optional[str]:
 
 
 def positive_ints(x) -> Optional[str]:
+  """A tuple of positive integers; () is allowed (no hidden layer)."""
   sizes = tuple(x) if isinstance(x, (tuple, list)) else (x,)
-  if sizes and all(_is_int(s) and s >= 1 for s in sizes):
+  if all(_is_int(s) and s >= 1 for s in sizes):
     return None
   return "must be a tuple of positive integers"
 
