@@ -209,7 +209,7 @@ def probe_q(train, state, observations, actions=None):
   greedy = testing.greedy_actions(train, state, obs)
   settings = train.settings
   if train.agent_module is ddpg:       # DDPG's settings as the TD3 it builds
-    settings = ddpg._td3_settings(settings)  # pylint: disable=protected-access
+    settings = ddpg.td3_settings(settings)
   _, critic = td3.make_networks(settings, train.env.spec)
   q = critic.apply(state.agent_state.critic, obs,
                    greedy if actions is None else jnp.asarray(actions))
