@@ -28,7 +28,7 @@ def test_names_are_known_when_the_program_is_built():
   c = dqn_config.get_config("CartPole-v1")
   a = c.agent
   a.num_envs, a.rollout_length, a.hidden_sizes = 2, 4, (8,)
-  a.buffer_size, a.batch_size, a.learning_starts = 64, 8, 8
+  a.buffer_size, a.batch_size, a.learning_starts = 64, 8, 0
   c.total_env_steps = c.eval_every = 8
   with c.unlocked():
     c.check_numerics = True
