@@ -191,8 +191,10 @@ def test_learns_pendulum():
 
 @pytest.mark.slow
 def test_discrete_sac_learns_cartpole():
+  # The preset as the README measures it (16 greedy episodes; seed 0 ended
+  # at 484.8). With 8 episodes the same policy scored 383: a few of its
+  # episodes still fall early, so fewer episodes make a noisier test.
   c = sac_config.get_config("CartPole-v1")
-  c.num_eval_episodes = 8
   returns = _final_eval(c)
   assert returns[-1] >= 400, returns
 
