@@ -206,8 +206,8 @@ def run_length(config) -> RunLength:
   iterations or `total_env_steps` not a whole number of periods
   (`validation.check_run_length`): the run is never silently rounded.
   """
-  num_envs = int(config.agent.num_envs)
-  rollout_length = int(config.agent.rollout_length)
+  num_envs = config.agent.num_envs
+  rollout_length = config.agent.rollout_length
   validation.check_run_length(config.total_env_steps, config.eval_every,
                               num_envs, rollout_length)
   steps_per_iteration = num_envs * rollout_length

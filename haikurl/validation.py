@@ -59,7 +59,9 @@ def check_run_length(total_env_steps: int, eval_every: int, num_envs: int,
   one-line ValueError naming the nearest valid values otherwise.
   """
   for path, value in (("total_env_steps", total_env_steps),
-                      ("eval_every", eval_every)):
+                      ("eval_every", eval_every),
+                      ("agent.num_envs", num_envs),
+                      ("agent.rollout_length", rollout_length)):
     _positive_int(path, value)
   iteration = num_envs * rollout_length
   if eval_every % iteration:
