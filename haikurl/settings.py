@@ -26,6 +26,7 @@ built-in ones.
       learning_rate: float = 1e-3   # Adam step size
       CHECKS = {"learning_rate": settings.positive}
 """
+import copy
 import dataclasses
 import difflib
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
@@ -301,7 +302,10 @@ def complete(config: config_dict.ConfigDict, agent_module) -> config_dict.Config
   keys. Unknown agent keys are left for `split` to refuse. The copy is
   locked if `config` was.
   """
-  out = config_dict.ConfigDict(config.to_dict())
+  # A deep copy keeps typed placeholders (sticky_actions: float or None),
+  # which a round trip through to_dict would turn into untyped Nones.
+  out = copy.deepcopy(config)
+  out.unlock()
   agent = out.agent
   for key, default in agent_keys(agent_module).items():
     if key not in agent:
