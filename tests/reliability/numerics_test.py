@@ -190,8 +190,8 @@ def test_every_registered_agent_has_a_preset_that_tiny_shrinks(agent):
   assert train.total_env_steps == 16
   small, _ = jax.eval_shape(train, jax.random.key(0))
   full = jax.eval_shape(haikurl.make_train(config).init, jax.random.key(0))
-  assert _size(small.agent) < min(_size(full.agent) / 10, 20_000), (
-      _size(small.agent), _size(full.agent))
+  assert _size(small.agent_state) < min(_size(full.agent_state) / 10, 20_000), (
+      _size(small.agent_state), _size(full.agent_state))
 
 
 def test_experiment_run_stops_at_the_first_nonfinite_value(tmp_path):
