@@ -60,7 +60,7 @@ class ProbeState(NamedTuple):
 class Probe(Env):
   """A batch of fixed-length episodes with a known answer.
 
-  Subclasses set `length` and `obs_dim` and define `observe(t, context)`
+  Subclasses set `length` and `obs_dim` and define `observation_at(t, context)`
   and `reward(t, context, action)`; the episode ends after `length` steps,
   as a termination, or as a truncation when `truncate` is set (then
   `discount` stays 1 and a learner must bootstrap from `next_observation`).
@@ -91,7 +91,7 @@ class Probe(Env):
                           None, self.length)
 
   # What a probe defines.
-  def observe(self, t: jax.Array, context: jax.Array) -> jax.Array:
+  def observation_at(self, t: jax.Array, context: jax.Array) -> jax.Array:
     """[B, obs_dim] observation after `t` [B] steps of an episode."""
     raise NotImplementedError
 
@@ -111,13 +111,13 @@ class Probe(Env):
     zeros = jnp.zeros((self.num_envs,), jnp.int32)
     state = ProbeState(zeros, context, jnp.zeros((self.num_envs,), jnp.float32),
                        zeros)
-    return state, first_timestep(self.observe(zeros, context))
+    return state, first_timestep(self.observation_at(zeros, context))
 
   def step(self, state, action, key):
     reward = self.reward(state.t, state.context, action).astype(jnp.float32)
     t = state.t + 1
     done = t >= self.length
-    next_observation = self.observe(t, state.context)       # pre-reset
+    next_observation = self.observation_at(t, state.context)       # pre-reset
     context = jnp.where(done, self.sample_context(key), state.context)
     t = jnp.where(done, 0, t)
     terminated = jnp.logical_and(done, not self.truncate)
@@ -125,7 +125,7 @@ class Probe(Env):
     episode_return = state.episode_return + reward
     episode_length = state.episode_length + 1
     timestep = TimeStep(
-        observation=self.observe(t, context), reward=reward,
+        observation=self.observation_at(t, context), reward=reward,
         discount=1.0 - terminated.astype(jnp.float32),
         terminated=terminated, truncated=truncated,
         next_observation=next_observation, episode_return=episode_return,
@@ -153,7 +153,7 @@ class OneStep(Probe):
   """
   probe_name = "one_step"
 
-  def observe(self, t, context):
+  def observation_at(self, t, context):
     del context
     return (1.0 - t.astype(jnp.float32))[:, None]
 
@@ -178,7 +178,7 @@ class TwoStep(Probe):
   length = 2
   obs_dim = 3
 
-  def observe(self, t, context):
+  def observation_at(self, t, context):
     del context
     return jax.nn.one_hot(t, 3, dtype=jnp.float32)
 
@@ -203,7 +203,7 @@ class ObsReward(Probe):
   def sample_context(self, key):
     return self._sign(key)
 
-  def observe(self, t, context):
+  def observation_at(self, t, context):
     return jnp.where(t == 0, context, 0.0)[:, None]
 
   def reward(self, t, context, action):
@@ -227,7 +227,7 @@ class ActionReward(Probe):
   """
   probe_name = "action_reward"
 
-  def observe(self, t, context):
+  def observation_at(self, t, context):
     del context
     return (1.0 - t.astype(jnp.float32))[:, None]
 
@@ -284,7 +284,7 @@ class TimeLimit(Probe):
     self.truncate = not as_termination
     super().__init__(num_envs, continuous, action_dim)
 
-  def observe(self, t, context):
+  def observation_at(self, t, context):
     del context
     return jnp.ones(t.shape + (1,), jnp.float32)
 
@@ -341,7 +341,7 @@ class Memory(Probe):
   def sample_context(self, key):
     return self._sign(key)
 
-  def observe(self, t, context):
+  def observation_at(self, t, context):
     cue = jnp.where(t == 0, context, 0.0)
     return jnp.stack([cue, t.astype(jnp.float32) / self.length], axis=-1)
 

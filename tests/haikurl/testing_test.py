@@ -97,7 +97,7 @@ def test_probe_keeps_the_env_contract(name):
   context = (first[:, 0] if isinstance(probe, (testing.ObsReward,
                                                testing.Memory))
              else zeros.astype(np.float32))
-  np.testing.assert_array_equal(first, probe.observe(zeros, context))
+  np.testing.assert_array_equal(first, probe.observation_at(zeros, context))
   # Episode return and length, at the ends: the episode's sums.
   rewards = ts.reward.reshape(-1, length, NUM_ENVS)
   np.testing.assert_allclose(ts.episode_return[done],
@@ -300,3 +300,13 @@ def test_network_output_builders_are_consistent():
   spec = haikurl.envs.make("gymnax:Pendulum-v1", 1).spec
   policy = testing.random_policy(jax.random.key(3), 5, spec)
   assert policy.mean.shape == policy.log_std.shape == (5, 1)
+
+
+def test_a_probe_keeps_the_env_contracts_observe():
+  # Env.observe(state, observation) is what a loaded policy applies to raw
+  # observations; a probe's own hook has another name, so it is the
+  # identity here, as for every unwrapped env.
+  env = haikurl.envs.make("probe:two_step", 2)
+  state, ts = env.reset(jax.random.key(0))
+  np.testing.assert_array_equal(env.observe(state, ts.observation),
+                                ts.observation)
