@@ -10,18 +10,10 @@ from typing import Any, Tuple, Type
 
 import jax.numpy as jnp
 import numpy as np
-from ml_collections import config_dict
 
-from haikurl import settings as settings_lib
 
 def traced_keys(hparams_cls: Type) -> Tuple[str, ...]:
   return tuple(hparams_cls._fields)
-
-
-def split(agent_config: config_dict.ConfigDict, agent_module, **loop_settings):
-  """(Settings, HParams) of `agent_module` from `config.agent`; see
-  `haikurl.settings.split`."""
-  return settings_lib.split(agent_config, agent_module, **loop_settings)
 
 
 def stack(hparams_list) -> Any:

@@ -239,8 +239,7 @@ def agent_settings(config, agent: Any = None):
   """
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
-  config = complete_config(config, agent_module)
-  validation.check_config(config)
+  config = complete_config(config, agent_module)  # checks the run fields
   length = run_length(config)
   return settings_lib.split(config.agent, agent_module,
                             total_env_steps=length.total_env_steps)

@@ -10,7 +10,7 @@ from ml_collections import config_dict
 import haikurl
 from agents import dqn
 from configs import dqn as dqn_config
-from haikurl import hparams as hparams_lib
+from haikurl import settings as settings_lib
 from haikurl import networks
 from haikurl import testing
 from haikurl.types import EnvSpec, Transition
@@ -21,7 +21,7 @@ def settings_and_hparams(preset="CartPole-v1,dqn", total_env_steps=10_000,
   config = dqn_config.get_config(preset)
   for name, value in overrides.items():
     config.agent[name] = value
-  return hparams_lib.split(config.agent, dqn,
+  return settings_lib.split(config.agent, dqn,
                            total_env_steps=total_env_steps)
 
 

@@ -9,7 +9,8 @@ from ml_collections import config_dict
 import haikurl
 from agents import ppo
 from configs import ppo as ppo_config
-from haikurl import envs, hparams
+from haikurl import settings as settings_lib
+from haikurl import envs
 from haikurl import testing
 from haikurl.types import Transition
 
@@ -21,7 +22,7 @@ def make_agent(env_name, **overrides):
   cfg.agent.num_minibatches = 2
   for k, v in overrides.items():
     cfg.agent[k] = v
-  settings, hp = hparams.split(cfg.agent, ppo, total_env_steps=1024)
+  settings, hp = settings_lib.split(cfg.agent, ppo, total_env_steps=1024)
   env = envs.make(env_name, 4)
   return env, ppo.make(settings, env.spec), hp
 
@@ -88,14 +89,14 @@ def test_validate_rejects_minibatches_that_do_not_divide():
   # Checked where PPO's Settings are built: 16 * 32 = 512 is not a
   # multiple of 7.
   with pytest.raises(ValueError, match="num_minibatches=7 must divide.*512"):
-    hparams.split(cfg.agent, ppo, total_env_steps=1)
+    settings_lib.split(cfg.agent, ppo, total_env_steps=1)
 
 
 def test_a_custom_policy_loss_replaces_the_clipped_surrogate():
   env, default_agent, hp = make_agent("gymnax:CartPole-v1")
   state = default_agent.init(jax.random.key(0), hp)
   traj = collect(env, default_agent, state, hp)
-  settings, _ = hparams.split(_small_agent_config(), ppo,
+  settings, _ = settings_lib.split(_small_agent_config(), ppo,
                               total_env_steps=1024)
   calls = []
 

@@ -16,9 +16,9 @@ import pytest
 import haikurl
 from agents import ppo
 from configs import ppo as ppo_config
+from haikurl import settings as settings_lib
 from haikurl import batch
 from haikurl import experiment
-from haikurl import hparams as hparams_lib
 from haikurl import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -36,7 +36,7 @@ def small_config():
 
 
 def default_hparams(cfg):
-  return hparams_lib.split(cfg.agent, ppo)[1]
+  return settings_lib.split(cfg.agent, ppo)[1]
 
 
 def test_grid_is_settings_major_with_common_seed_keys():
