@@ -8,6 +8,7 @@ Each module provides `Settings` (its static settings, with defaults),
 from agents import ddpg
 from agents import dqn
 from agents import ppo
+from agents import ppo_rnn
 from agents import sac
 from agents import td3
 from haikurl import registry
@@ -15,6 +16,7 @@ from haikurl import registry
 BUILTIN = {
     "dqn": dqn,
     "ppo": ppo,
+    "ppo_rnn": ppo_rnn,
     "sac": sac,
     "td3": td3,
     "ddpg": ddpg,

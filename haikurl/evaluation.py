@@ -29,6 +29,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from haikurl import types
+
 POLICIES = ("greedy", "epsilon", "sampled")
 
 
@@ -114,19 +116,23 @@ def run_episodes(agent, eval_env, agent_state, hparams, key, max_steps: int,
   else:
     env_state, timestep = eval_env.reset_from(reset_key, train_env_state)
   n = eval_env.num_envs
+  # Evaluation episodes carry a carry of their own (recurrent agents), from
+  # the evaluation key stream; each env plays one episode, so no reset.
+  actor_carry = types.initial_carry(
+      agent, jax.random.fold_in(reset_key, 1), n, eval_env.spec)
   init = (env_state, timestep.observation, jnp.zeros((n,), bool),
           jnp.zeros((n,), jnp.float32), jnp.zeros((n,), jnp.int32),
-          jnp.zeros((), jnp.int32), key)
+          jnp.zeros((), jnp.int32), key, actor_carry)
 
   def cond(carry):
-    _, _, done, _, _, t, _ = carry
+    _, _, done, _, _, t, _, _ = carry
     return jnp.logical_and(t < max_steps, ~jnp.all(done))
 
   def body(carry):
-    env_state, obs, done, returns, lengths, t, key = carry
+    env_state, obs, done, returns, lengths, t, key, actor_carry = carry
     key, act_key, step_key = jax.random.split(key, 3)
-    action, _ = agent.act(agent_state, obs, act_key, hparams,
-                          policy != "sampled")
+    action, core, _ = types.act(agent, agent_state, actor_carry, obs, act_key,
+                                hparams, policy != "sampled")
     if policy == "epsilon":
       explore_key, random_key = jax.random.split(act_key)
       explore = jax.random.uniform(explore_key, (n,)) < epsilon
@@ -137,10 +143,14 @@ def run_episodes(agent, eval_env, agent_state, hparams, key, max_steps: int,
     alive = ~done
     returns = returns + jnp.where(alive, ts.reward, 0.0)
     lengths = lengths + alive.astype(jnp.int32)
+    if agent.recurrent:  # episodes past their end are not counted
+      actor_carry = types.ActorCarry(
+          core, action.astype(actor_carry.prev_action.dtype),
+          ts.reward.astype(jnp.float32))
     return (env_state, ts.observation, done | ts.done, returns, lengths,
-            t + 1, key)
+            t + 1, key, actor_carry)
 
-  _, _, _, returns, lengths, _, _ = jax.lax.while_loop(cond, body, init)
+  _, _, _, returns, lengths, _, _, _ = jax.lax.while_loop(cond, body, init)
   return returns, lengths
 
 

@@ -24,6 +24,7 @@ from haikurl import evaluation
 from haikurl import numerics as numerics_lib
 from haikurl import registry
 from haikurl import settings as settings_lib
+from haikurl import types
 from haikurl import validation
 from haikurl.types import Transition
 
@@ -58,10 +59,16 @@ class TrainState(NamedTuple):
   # PRNG key of the callbacks (evaluation), split once per period: a stream
   # of its own, so the evaluation schedule cannot change training.
   eval_key: jax.Array
+  # The actor carry of a recurrent agent (`haikurl.types.ActorCarry`, one
+  # row per env); () for a feed-forward agent, which carries nothing.
+  actor_carry: Any = ()
 
 
 # `fold_in` data of the callbacks' key stream ("eval" in ASCII).
 EVAL_STREAM = 0x6576616C
+# `fold_in` data of a recurrent agent's carry keys ("carr"): feed-forward
+# agents draw exactly the keys they drew before carries existed.
+CARRY_STREAM = 0x63617272
 
 
 class EpisodeStats(NamedTuple):
@@ -300,18 +307,24 @@ class Train:
     agent_key, env_key, key = jax.random.split(key, 3)
     agent_state = self.agent.init(agent_key, hp)
     env_state, timestep = self.env.reset(env_key)
+    actor_carry = types.initial_carry(
+        self.agent, jax.random.fold_in(agent_key, CARRY_STREAM),
+        self.env.num_envs, self.env.spec)
     return TrainState(agent_state, env_state, timestep, key,
-                      jnp.zeros((), jnp.int32), eval_key)
+                      jnp.zeros((), jnp.int32), eval_key, actor_carry)
 
   def _iteration(self, state: TrainState, hp):
     """`rollout_length` steps of acting, then one call of learn."""
     agent, env = self.agent, self.env
 
+    recurrent = agent.recurrent
+
     def env_step(carry, key):
-      env_state, timestep = carry
+      env_state, timestep, actor_carry = carry
       act_key, step_key = jax.random.split(key)
       obs = timestep.observation
-      action, extras = agent.act(state.agent_state, obs, act_key, hp, False)
+      action, core, extras = types.act(agent, state.agent_state, actor_carry,
+                                       obs, act_key, hp, False)
       env_state, timestep = env.step(env_state, action, step_key)
       transition = Transition(
           obs=obs, action=action, reward=timestep.reward,
@@ -319,22 +332,29 @@ class Train:
           truncated=timestep.truncated,
           next_obs=timestep.next_observation, extras=extras)
       done = timestep.done
+      if recurrent:  # reset where the episode ended, before the next action
+        fresh = types.initial_carry(
+            agent, jax.random.fold_in(step_key, CARRY_STREAM), env.num_envs,
+            env.spec)
+        actor_carry = types.next_carry(actor_carry, core, action,
+                                       timestep.reward, done, fresh)
       stats = EpisodeStats(
           jnp.sum(jnp.where(done, timestep.episode_return, 0.0)),
           jnp.sum(jnp.where(done, timestep.episode_length, 0)),
           jnp.sum(done.astype(jnp.int32)))
-      return (env_state, timestep), (transition, stats)
+      return (env_state, timestep, actor_carry), (transition, stats)
 
     key, rollout_key, learn_key = jax.random.split(state.key, 3)
     rollout_keys = jax.random.split(rollout_key, self.settings.rollout_length)
-    (env_state, timestep), (trajectory, stats) = jax.lax.scan(
-        env_step, (state.env_state, state.timestep), rollout_keys)
+    (env_state, timestep, actor_carry), (trajectory, stats) = jax.lax.scan(
+        env_step, (state.env_state, state.timestep, state.actor_carry),
+        rollout_keys)
     agent_state, metrics = agent.learn(state.agent_state, trajectory,
                                        learn_key, hp)
     stats = jax.tree.map(jnp.sum, stats)
     state = state._replace(agent_state=agent_state, env_state=env_state,
                            timestep=timestep, key=key,
-                           env_steps=state.env_steps + self.steps_per_iteration)
+                           actor_carry=actor_carry, env_steps=state.env_steps + self.steps_per_iteration)
     nonfinite = (self.numerics.flags(metrics, agent_state)
                  if self.numerics is not None else ())
     return state, IterationOutputs(metrics, stats, nonfinite)

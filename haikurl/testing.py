@@ -43,6 +43,7 @@ from ml_collections import config_dict
 
 from haikurl import envs as envs_lib
 from haikurl import networks
+from haikurl import types
 from haikurl.envs.base import Env, first_timestep
 from haikurl.types import EnvSpec, TimeStep, Transition
 
@@ -398,7 +399,8 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
 
   Works for any agent: the config is first completed with the agent's
   defaults (`haikurl.complete_config`), then what is shrunk is decided by
-  the keys its `agent` section has, never by its name (`*hidden_sizes` -> (hidden, hidden),
+  the keys its `agent` section has, never by its name (`*hidden_sizes` ->
+  (hidden, hidden), a recurrent core's `core_size` and `head_sizes`,
   `buffer_size`, `batch_size`, `learning_starts`, `num_minibatches`,
   `num_epochs`, `num_atoms`; `replay_ratio` -> one gradient step per learn
   call). The run is `periods` evaluation periods of `iterations` learn
@@ -427,6 +429,8 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
     for key in list(a.keys()):
       if key.endswith("hidden_sizes"):
         a[key] = (hidden, hidden)
+      elif key in ("head_sizes", "core_size"):  # recurrent agents
+        a[key] = (hidden,) if key == "head_sizes" else hidden
     sizes = dict(buffer_size=buffer_size, batch_size=min(batch_size,
                                                         buffer_size),
                  # below the run's length (a longer one is refused)
@@ -594,8 +598,11 @@ def run(config: config_dict.ConfigDict, seed: int = 0, agent: Any = None,
 
 def greedy_actions(train, state, observations) -> jax.Array:
   """The agent's evaluation actions on `observations` [N, ...], through
-  `Agent.act` (any agent)."""
-  action, _ = train.agent.act(state.agent_state, jnp.asarray(observations,
-                                                       jnp.float32),
-                              jax.random.key(0), train.default_hparams, True)
+  `Agent.act` (any agent; a recurrent one acts from its initial carry, as at
+  an episode's first step)."""
+  obs = jnp.asarray(observations, jnp.float32)
+  carry = types.initial_carry(train.agent, jax.random.key(1), obs.shape[0],
+                              train.env.spec)
+  action, _, _ = types.act(train.agent, state.agent_state, carry, obs,
+                           jax.random.key(0), train.default_hparams, True)
   return action

@@ -115,16 +115,95 @@ class Transition(NamedTuple):
   extras: Any
 
 
+class ActorCarry(NamedTuple):
+  """What a recurrent agent's `act` receives beside the observation: its own
+  per-environment state and the previous step's action and reward.
+
+  The loop builds it (`initial_carry`), threads it through the rollout and
+  puts it back to its initial value where an episode ended (termination or
+  truncation) before the next action, so at an episode's first step `core`
+  is the agent's initial state and the previous action and reward are zeros
+  (rlpyt's convention).
+
+  Attributes:
+    core: the agent's own state ([B, ...] leaves), e.g. an LSTM's (h, c).
+    prev_action: [B, *action_shape] the action taken at the previous step.
+    prev_reward: [B] float32 the reward received at the previous step.
+  """
+  core: Any
+  prev_action: Array
+  prev_reward: Array
+
+
 class Agent(NamedTuple):
-  """An agent as three pure, jittable functions.
+  """An agent as three pure, jittable functions (and, if it is recurrent, a
+  fourth that makes its actor carry).
 
   init(key, hp) -> state
-  act(state, obs[B, ...], key, hp, evaluation: static bool) -> (action[B, ...], extras)
   learn(state, trajectory: Transition[T, B], key, hp) -> (state, metrics dict)
+
+  A feed-forward agent (`initial_carry` None):
+    act(state, obs[B, ...], key, hp, evaluation: static bool)
+        -> (action[B, ...], extras)
+  A recurrent agent:
+    initial_carry(key, num_envs) -> core (its per-environment state)
+    act(state, carry: ActorCarry, obs[B, ...], key, hp, evaluation)
+        -> (action[B, ...], core, extras)
+  The loop owns the ActorCarry: it stores the returned core with the action
+  and the reward that followed, and resets it at episode ends
+  (`next_carry`). An agent that needs the carry in `learn` (to replay its
+  sequences from the state they started in) returns it in `extras`.
   """
   init: Callable[..., AgentState]
   act: Callable[..., Tuple[Array, Any]]
   learn: Callable[..., Tuple[AgentState, dict]]
+  initial_carry: Optional[Callable[..., Any]] = None
+
+  @property
+  def recurrent(self) -> bool:
+    return self.initial_carry is not None
+
+
+def initial_carry(agent: Agent, key: PRNGKey, num_envs: int,
+                  spec: "EnvSpec"):
+  """The actor carry at the start of every episode: an `ActorCarry` for a
+  recurrent agent, () (nothing, at no cost) for a feed-forward one."""
+  if not agent.recurrent:
+    return ()
+  return ActorCarry(
+      agent.initial_carry(key, num_envs),
+      jnp.zeros((num_envs,) + tuple(spec.action_shape),
+                spec.dummy_action.dtype),
+      jnp.zeros((num_envs,), jnp.float32))
+
+
+def act(agent: Agent, state, carry, obs: Array, key: PRNGKey, hp,
+        evaluation: bool):
+  """One action of either kind of agent: (action, core, extras); the core
+  is () for a feed-forward agent."""
+  if not agent.recurrent:
+    action, extras = agent.act(state, obs, key, hp, evaluation)
+    return action, (), extras
+  return agent.act(state, carry, obs, key, hp, evaluation)
+
+
+def reset_where(done: Array, fresh, carry):
+  """`carry` with the rows where `done` replaced by `fresh`'s ([B] bool)."""
+  def pick(f, c):
+    mask = jnp.reshape(done, done.shape + (1,) * (c.ndim - done.ndim))
+    return jnp.where(mask, f, c)
+  return jax.tree.map(pick, fresh, carry)
+
+
+def next_carry(carry, core, action: Array, reward: Array, done: Array,
+               fresh):
+  """The carry of the next step: `core` with this step's action and reward,
+  reset to `fresh` (the initial carry) where the episode ended. () stays ()."""
+  if isinstance(carry, tuple) and not carry:
+    return ()
+  return reset_where(done, fresh,
+                     ActorCarry(core, action.astype(carry.prev_action.dtype),
+                                reward.astype(jnp.float32)))
 
 
 def check_trajectory(trajectory: Transition, settings) -> None:

@@ -6,16 +6,18 @@ A name without a prefix is looked up among gymnax's environments.
 """
 import difflib
 import importlib
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 from haikurl.envs import brax_env
 from haikurl.envs import gymnax_env
 from haikurl.envs.base import Env, Wrapper
 from haikurl.envs.wrappers import (NormalizeObservation, RescaleAction,
-                                   RunningStatistics, StickyActions)
+                                   RunningStatistics, StickyActions,
+                                   ObservationSubset)
 
 __all__ = ["Env", "Wrapper", "make", "known_names", "NormalizeObservation",
-           "RescaleAction", "RunningStatistics", "StickyActions", "check_name",
+           "RescaleAction", "RunningStatistics", "StickyActions",
+           "ObservationSubset", "check_name",
            "register", "default_sticky_actions"]
 
 # The MinAtar paper's (Young & Tian 2019) and Machado et al.'s (2018)
@@ -89,7 +91,9 @@ def default_sticky_actions(name: str) -> float:
 def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
          update_statistics: bool = True, rescale_actions: Optional[bool] = None,
          backend: str = "spring", episode_length: int = 1000,
-         sticky_actions: Optional[float] = None, **env_kwargs) -> Env:
+         sticky_actions: Optional[float] = None,
+         observation_indices: Optional[Sequence[int]] = None,
+         **env_kwargs) -> Env:
   """Builds a batched, auto-resetting environment.
 
   Args:
@@ -106,6 +110,8 @@ def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
     sticky_actions: probability of executing the previous action instead of
       the chosen one (`StickyActions`); None: `default_sticky_actions(name)`
       (0.1 on MinAtar, else 0); 0 turns it off.
+    observation_indices: keep only these components of a flat observation
+      (`ObservationSubset`: e.g. (0, 2) on CartPole-v1 hides the velocities).
     **env_kwargs: gymnax EnvParams fields or brax environment arguments.
 
   Returns:
@@ -122,6 +128,8 @@ def make(name: str, num_envs: int = 1, *, normalize_observations: bool = False,
   else:
     env = brax_env.BraxEnv(env_id, num_envs, backend=backend,
                            episode_length=episode_length, **env_kwargs)
+  if observation_indices is not None:
+    env = ObservationSubset(env, observation_indices)
   if sticky_actions is None:
     sticky_actions = default_sticky_actions(name)
   if sticky_actions:

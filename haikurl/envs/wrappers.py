@@ -193,3 +193,47 @@ class StickyActions(Wrapper):
   def reset_from(self, key, source):
     inner, timestep = self.env.reset_from(key, source.inner)
     return self._start(inner, timestep), timestep
+
+
+class ObservationSubset(Wrapper):
+  """Keeps only some components of a flat observation: a partially
+  observable version of a fully observable task (popgym's "stateless
+  CartPole": `indices=(0, 2)` keeps the cart position and pole angle and
+  hides both velocities, which a policy must then infer from memory).
+  """
+
+  def __init__(self, env: Env, indices):
+    super().__init__(env)
+    spec = env.spec
+    if len(spec.obs_shape) != 1:
+      raise ValueError(f"observation_indices needs flat observations; "
+                       f"{spec.name} has shape {spec.obs_shape}.")
+    indices = tuple(int(i) for i in indices)
+    size = spec.obs_shape[0]
+    if not indices or any(not 0 <= i < size for i in indices):
+      raise ValueError(f"observation_indices must be indices of {spec.name}'s "
+                       f"{size} observation components, got {indices}.")
+    self.indices = indices
+    self._index = np.asarray(indices, np.int32)
+    self.spec = spec._replace(obs_shape=(len(indices),))
+
+  def _subset(self, timestep):
+    return timestep._replace(
+        observation=timestep.observation[:, self._index],
+        next_observation=timestep.next_observation[:, self._index])
+
+  def reset(self, key):
+    state, timestep = self.env.reset(key)
+    return state, self._subset(timestep)
+
+  def step(self, state, action, key):
+    state, timestep = self.env.step(state, action, key)
+    return state, self._subset(timestep)
+
+  def reset_from(self, key, source):
+    state, timestep = self.env.reset_from(key, source)
+    return state, self._subset(timestep)
+
+  def observe(self, state, observation):
+    observation = self.env.observe(state, observation)
+    return observation[..., self._index]

@@ -41,6 +41,7 @@ def _settings(n):
 
 ENVS = {  # env names each agent accepts
     "ppo": ["gymnax:CartPole-v1", "gymnax:Pendulum-v1"],
+    "ppo_rnn": ["gymnax:CartPole-v1", "gymnax:Pendulum-v1"],
     "dqn": ["gymnax:CartPole-v1", "gymnax:Acrobot-v1"],
     "sac": ["gymnax:Pendulum-v1", "gymnax:CartPole-v1"],
     "td3": ["gymnax:Pendulum-v1", "gymnax:MountainCarContinuous-v0"],
@@ -59,9 +60,11 @@ def valid_configs(draw, agent):
                 iterations=draw(st.integers(1, 3)),
                 env=draw(st.sampled_from(ENVS[agent])))
   overrides = {}
-  if agent == "ppo":
+  if agent in ("ppo", "ppo_rnn"):
+    # ppo_rnn's minibatches are sets of whole environments' sequences.
+    units = num_envs if agent == "ppo_rnn" else samples
     kwargs["num_minibatches"] = draw(st.sampled_from(
-        [d for d in range(1, samples + 1) if samples % d == 0]))
+        [d for d in range(1, units + 1) if units % d == 0]))
     kwargs["num_epochs"] = draw(st.integers(1, 2))
     overrides.update(learning_rate=draw(LR), gae_lambda=draw(st.floats(0.8, 1.0)),
                      entropy_coef=draw(st.floats(0.0, 0.05)))
