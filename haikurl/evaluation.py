@@ -117,8 +117,8 @@ def run_episodes(agent, eval_env, agent_state, hparams, key, max_steps: int,
     env_state, timestep = eval_env.reset_from(reset_key, train_env_state)
   n = eval_env.num_envs
   # Evaluation episodes carry a carry of their own (recurrent agents), from
-  # the evaluation key stream; each env plays one episode, so no reset.
-  actor_carry = types.initial_carry(
+  # the evaluation key stream.
+  fresh = actor_carry = types.initial_carry(
       agent, jax.random.fold_in(reset_key, 1), n, eval_env.spec)
   init = (env_state, timestep.observation, jnp.zeros((n,), bool),
           jnp.zeros((n,), jnp.float32), jnp.zeros((n,), jnp.int32),
@@ -143,10 +143,9 @@ def run_episodes(agent, eval_env, agent_state, hparams, key, max_steps: int,
     alive = ~done
     returns = returns + jnp.where(alive, ts.reward, 0.0)
     lengths = lengths + alive.astype(jnp.int32)
-    if agent.recurrent:  # episodes past their end are not counted
-      actor_carry = types.ActorCarry(
-          core, action.astype(actor_carry.prev_action.dtype),
-          ts.reward.astype(jnp.float32))
+    # Rows past their episode's end are not counted.
+    actor_carry = types.next_carry(actor_carry, core, action, ts.reward,
+                                   ts.done, fresh)
     return (env_state, ts.observation, done | ts.done, returns, lengths,
             t + 1, key, actor_carry)
 
