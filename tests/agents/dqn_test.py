@@ -428,32 +428,43 @@ class ProbeTest(parameterized.TestCase):
     self.assertGreater(q.max() - q_term.max(), 4.0)
 
 
-def final_eval_return(preset, total_env_steps, **overrides):
+def eval_returns(preset, total_env_steps, num_seeds=4, **overrides):
+  """[num_seeds, periods] evaluation returns of `preset`, seeds vmapped in
+  one program (keys split from the config's seed)."""
   config = dqn_config.get_config(preset)
   config.total_env_steps = total_env_steps
   for name, value in overrides.items():
     config.agent[name] = value
   train = haikurl.make_train(config)
-  _, metrics = jax.jit(lambda key: train(key))(jax.random.key(config.seed))
+  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
+  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds), train.default_hparams)
+  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
   return np.asarray(metrics["eval/episode_return"])
 
 
 @pytest.mark.slow
 class LearningTest(parameterized.TestCase):
-  """CartPole within about a minute of CPU each (compile included)."""
+  """CartPole, 4 seeds in one program, within about a minute of CPU each.
+
+  Over several seeds, not one: a single seed's curve is chaotic in float
+  rounding, so another CPU (CI's) can draw a different curve from the same
+  key (measured: seed 0 of plain DQN peaked at 500 here and at 311 on CI).
+  A learner with a broken target or loss stays below ~250 on every seed.
+  """
 
   def test_dqn_reaches_400_on_cartpole(self):
     # Plain double DQN reaches 500 within 65k steps but may fall off again
-    # afterwards (seed 0: 500 at 49k, ~100 at 65k), so this asserts it gets
-    # there; the final return is asserted for rainbow below and measured for
-    # the tuned preset in the report of issue 3.
-    returns = final_eval_return("CartPole-v1,dqn", 65_536)
-    self.assertGreaterEqual(np.max(returns), 400, returns)
+    # afterwards, so this asserts that most seeds get there (measured, 4
+    # seeds: peaks 500, 500, 500, 500; finals 500, 500, 500, 500).
+    returns = eval_returns("CartPole-v1,dqn", 65_536)
+    self.assertGreaterEqual(np.median(returns.max(axis=1)), 400, returns)
+    self.assertGreaterEqual(returns[:, -1].mean(), 300, returns)
 
   def test_rainbow_solves_cartpole(self):
-    # The preset's own length (32,768 steps), seed 0.
-    returns = final_eval_return("CartPole-v1,rainbow", 32_768)
-    self.assertGreaterEqual(returns[-1], 400, returns)
+    # The preset's own length (32,768 steps); measured finals 500, 499, 500,
+    # 494 over 4 seeds.
+    returns = eval_returns("CartPole-v1,rainbow", 32_768)
+    self.assertGreaterEqual(returns[:, -1].mean(), 400, returns)
 
 
 if __name__ == "__main__":
