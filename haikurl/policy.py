@@ -4,6 +4,20 @@
     act = haikurl.load_policy(workdir, member=2)  # one member
     action = act(raw_observation, key)
 
+A recurrent agent's policy has a memory, which the caller keeps (the policy
+stays a pure function); `step` works for feed-forward agents too (their
+carry is ()), so one loop serves both:
+
+    policy = haikurl.load_policy(workdir, member=0)
+    carry = policy.initial_carry(key)                     # a batch of 1
+    action, carry = policy.step(carry, obs, key)          # first step
+    ...
+    action, carry = policy.step(carry, obs, key, reward=r, first=new_episode)
+
+`reward` is the reward that followed the previous action (the agent's
+previous-reward input) and `first` marks an episode's first observation,
+where the carry is reset, as the training loop does.
+
 The policy speaks the environment's own language: raw observations go in
 (the run's observation normalisation, with the statistics saved in the
 checkpoint, is applied first) and actions come out in the environment's own
@@ -20,6 +34,7 @@ import numpy as np
 
 from haikurl import checkpoint
 from haikurl import resume
+from haikurl import types
 
 
 def state_template(train, num_members: int,
@@ -76,7 +91,10 @@ def load_policy(workdir: str, member: Optional[int] = None, agent: Any = None,
 
   Returns:
     A jittable `act(obs, key) -> action` taking greedy actions (evaluation
-    mode). For one member, `obs` is one raw observation `[*obs_shape]` or a
+    mode), with `act.initial_carry(key, batch_size=1)` and
+    `act.step(carry, obs, key, reward=0., first=False) -> (action, carry)`
+    (the only way to act for a recurrent agent, whose `act` refuses; see
+    the module docstring; `act.recurrent` says which). For one member, `obs` is one raw observation `[*obs_shape]` or a
     batch `[B, *obs_shape]`; for all members it carries a leading member
     axis `[M, ...]`. Observation normalisation saved with the run is applied
     first; actions are in the environment's own units (continuous actions
@@ -101,15 +119,46 @@ def load_policy(workdir: str, member: Optional[int] = None, agent: Any = None,
   env, agent_triple = train.env, train.agent
   obs_rank = len(env.spec.obs_shape)
 
-  def member_act(agent_state, env_state, hp, obs, key):
+  def as_batch(obs):
     obs = jnp.asarray(obs, jnp.float32)
     single = obs.ndim == obs_rank
-    if single:
-      obs = obs[None]
+    return (obs[None] if single else obs), single
+
+  def member_act(agent_state, env_state, hp, obs, key):
+    obs, single = as_batch(obs)
     action, _ = agent_triple.act(agent_state, env.observe(env_state, obs),
                                  key, hp, True)
     action = env.to_env_action(action)
     return action[0] if single else action
+
+  def member_initial_carry(key, batch_size):
+    return types.initial_carry(agent_triple, key, batch_size, env.spec)
+
+  def member_step(agent_state, env_state, hp, carry, obs, key, reward,
+                  first):
+    obs, single = as_batch(obs)
+    n = obs.shape[0]
+    fresh_key, act_key = jax.random.split(key)
+    if carry:
+      first = jnp.broadcast_to(jnp.asarray(first, bool), (n,))
+      reward = jnp.broadcast_to(jnp.asarray(reward, jnp.float32), (n,))
+      carry = carry._replace(prev_reward=reward)
+      carry = types.reset_where(first, member_initial_carry(fresh_key, n),
+                                carry)
+    action, core, _ = types.act(agent_triple, agent_state, carry,
+                                env.observe(env_state, obs), act_key, hp,
+                                True)
+    if carry:
+      carry = carry._replace(core=core, prev_action=action.astype(
+          carry.prev_action.dtype))
+    action = env.to_env_action(action)
+    return (action[0] if single else action), carry
+
+  def refuse_act(*_):
+    raise ValueError(
+        f"the agent of {workdir} ({config.agent.name}) is recurrent: act "
+        f"with `carry = policy.initial_carry(key)` and `action, carry = "
+        f"policy.step(carry, obs, key, reward, first)`.")
 
   state = jax.device_put(state)
   hparams = jax.device_put(hparams)
@@ -124,6 +173,13 @@ def load_policy(workdir: str, member: Optional[int] = None, agent: Any = None,
 
     def act(obs, key):
       return member_act(agent_state, env_state, hp, obs, key)
+
+    def initial_carry(key, batch_size=1):
+      return member_initial_carry(key, batch_size)
+
+    def step(carry, obs, key, reward=0.0, first=False):
+      return member_step(agent_state, env_state, hp, carry, obs, key, reward,
+                         first)
   else:
     agent_state, env_state, hp = state.agent_state, state.env_state, hparams
 
@@ -131,6 +187,24 @@ def load_policy(workdir: str, member: Optional[int] = None, agent: Any = None,
       keys = jax.random.split(key, num_members)
       return jax.vmap(member_act)(agent_state, env_state, hp, obs, keys)
 
+    def initial_carry(key, batch_size=1):
+      keys = jax.random.split(key, num_members)
+      return jax.vmap(lambda k: member_initial_carry(k, batch_size))(keys)
+
+    def step(carry, obs, key, reward=0.0, first=False):
+      keys = jax.random.split(key, num_members)
+      reward = jnp.broadcast_to(jnp.asarray(reward, jnp.float32),
+                                (num_members,) + jnp.shape(reward)[1:])
+      first = jnp.broadcast_to(jnp.asarray(first, bool),
+                               (num_members,) + jnp.shape(first)[1:])
+      return jax.vmap(member_step)(agent_state, env_state, hp, carry, obs,
+                                   keys, reward, first)
+
+  if agent_triple.recurrent:
+    act = refuse_act
+  act.initial_carry = initial_carry
+  act.step = step
+  act.recurrent = agent_triple.recurrent
   act.num_members = num_members
   act.member = member
   act.spec = _env_spec(env)

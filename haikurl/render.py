@@ -40,19 +40,23 @@ def rollout(policy, env_name: str, key: jax.Array, max_steps: int = 500,
                       **(env_kwargs or {}))
 
   def step(carry, key):
-    env_state, obs = carry
+    env_state, obs, actor_carry, reward = carry
     act_key, step_key = jax.random.split(key)
-    action = policy(obs, act_key)
+    # policy.step keeps a recurrent agent's memory (a feed-forward one's
+    # carry is ()); the episode ends at the first done, so no reset here.
+    action, actor_carry = policy.step(actor_carry, obs, act_key, reward)
     env_state, ts = env.step(env_state, action, step_key)
-    return (env_state, ts.observation), (_gymnax_state(env_state), ts.reward[0],
-                                        ts.done[0])
+    return ((env_state, ts.observation, actor_carry, ts.reward),
+            (_gymnax_state(env_state), ts.reward[0], ts.done[0]))
 
-  reset_key, key = jax.random.split(key)
+  reset_key, carry_key, key = jax.random.split(key, 3)
   env_state, ts = env.reset(reset_key)
   first = _gymnax_state(env_state)
+  start = (env_state, ts.observation, policy.initial_carry(carry_key),
+           jnp.zeros((1,), jnp.float32))
   _, (states, rewards, dones) = jax.jit(
-      lambda s, o, k: jax.lax.scan(step, (s, o), jax.random.split(k, max_steps))
-  )(env_state, ts.observation, key)
+      lambda c, k: jax.lax.scan(step, c, jax.random.split(k, max_steps))
+  )(start, key)
   dones = np.asarray(dones)
   length = int(np.argmax(dones)) + 1 if dones.any() else max_steps
   # The state after the last step is the next episode's first: not drawn.
