@@ -6,14 +6,17 @@ that you provide: its code is not part of haikurl.
 
     git clone https://github.com/luchris429/purejaxrl /path/to/purejaxrl
     bench_venv/bin/python benchmarks/purejaxrl_side.py \
-        --purejaxrl_dir /path/to/purejaxrl [--repeats 3]
+        --purejaxrl_dir /path/to/purejaxrl [--repeats 3] [--algo ppo_rnn]
 
 (its `purejaxrl/wrappers.py` imports brax at the top; if bench_venv has no
 brax, install it there or drop that import in your checkout.)
 
 What it times: `purejaxrl/ppo.py`'s `make_train` with the defaults of its
 `__main__` (CartPole-v1, 4 envs x 128 steps, 4 epochs x 4 minibatches,
-tanh 64-64, lr 2.5e-4 annealed, 500k steps), DEBUG off. Compile is
+tanh 64-64, lr 2.5e-4 annealed, 500k steps), DEBUG off; with
+`--algo ppo_rnn`, `purejaxrl/ppo_rnn.py`'s (the same, with a 128-unit relu
+layer, a 128-unit GRU and 128-unit relu heads; benchmarks/ppo_rnn_cartpole.py
+is our half). Compile is
 `jax.jit(train).lower(key).compile()` (tracing included, imports not);
 then the compiled run is timed `--repeats` times with keys 30, 31, ...
 Time to solve is PureJaxRL's own measure: the mean of the training episodes
@@ -57,12 +60,17 @@ def main():
   parser.add_argument("--purejaxrl_dir", required=True)
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--threshold", type=float, default=475.0)
+  parser.add_argument("--algo", default="ppo", choices=("ppo", "ppo_rnn"))
   args = parser.parse_args()
   sys.path.insert(0, os.path.abspath(args.purejaxrl_dir))
-  from purejaxrl import ppo  # pylint: disable=g-import-not-at-top
+  # Its modules import their sibling `wrappers` at the top level.
+  sys.path.insert(0, os.path.join(os.path.abspath(args.purejaxrl_dir),
+                                  "purejaxrl"))
+  import importlib  # pylint: disable=g-import-not-at-top
+  module = importlib.import_module(f"purejaxrl.{args.algo}")
 
   config = dict(CONFIG)
-  train = ppo.make_train(config)
+  train = module.make_train(config)
   steps_per_update = config["NUM_ENVS"] * config["NUM_STEPS"]
   total = config["NUM_UPDATES"] * steps_per_update
   start = time.perf_counter()
@@ -74,16 +82,16 @@ def main():
     start = time.perf_counter()
     out = jax.block_until_ready(compiled(key))
     seconds.append(time.perf_counter() - start)
-    firsts.append(first_step_at(out["metrics"], args.threshold,
-                                steps_per_update))
-    done = np.asarray(out["metrics"]["returned_episode"])[-10:]
-    rets = np.asarray(out["metrics"]["returned_episode_returns"])[-10:]
+    metrics = out["metrics" if "metrics" in out else "metric"]
+    firsts.append(first_step_at(metrics, args.threshold, steps_per_update))
+    done = np.asarray(metrics["returned_episode"])[-10:]
+    rets = np.asarray(metrics["returned_episode_returns"])[-10:]
     finals.append(float((rets * done).sum() / max(done.sum(), 1)))
   run_s = statistics.median(seconds)
   steady = [None if f is None else run_s * f / total for f in firsts]
   solved = [s for s in steady if s is not None]
   print(json.dumps({
-      "impl": "purejaxrl", "total_timesteps": total,
+      "impl": "purejaxrl", "algo": args.algo, "total_timesteps": total,
       "compile_seconds": compile_s, "seconds": seconds,
       "steps_per_second": total / run_s,
       "first_step_at_threshold_per_run": firsts,

@@ -40,6 +40,15 @@ PRESETS = {
                    num_minibatches=8, learning_rate=5e-4, activation="relu",
                    hidden_sizes=(64,)),
         total_env_steps=5_242_880, eval_every=262_144, num_eval_episodes=16),
+    # The memory task of configs/ppo_rnn.py:MemoryChain-bsuite, same budget
+    # and sizes, without a core: the control that memory is the problem (a
+    # memoryless policy scores 0 on average).
+    "MemoryChain-bsuite": dict(
+        env="gymnax:MemoryChain-bsuite", env_kwargs=dict(memory_length=16),
+        agent=dict(num_envs=64, rollout_length=64, num_minibatches=4,
+                   learning_rate=1e-3, hidden_sizes=(64, 64),
+                   activation="relu"),
+        total_env_steps=262_144, eval_every=32_768, num_eval_episodes=64),
     "inverted_pendulum": dict(_BRAX, env="brax:inverted_pendulum",
                               total_env_steps=1_048_576, eval_every=131_072),
     "hopper": dict(_BRAX, env="brax:hopper", total_env_steps=5_242_880,

@@ -19,6 +19,7 @@ the same function: unrolling a sequence from the carry stored at its first
 step reproduces what acting computed, step by step (tested).
 """
 import dataclasses
+import functools
 from typing import Any, Callable, NamedTuple
 
 import haiku as hk
@@ -43,6 +44,9 @@ class CoreSettings:
   static_unroll: bool = s.setting(
       False, "unroll over time with hk.static_unroll (a Python loop in the "
       "trace) instead of hk.dynamic_unroll (a scan)", s.boolean)
+  unroll_steps: int = s.setting(
+      1, "steps per iteration of hk.dynamic_unroll's scan (its `unroll`): "
+      "fewer loop iterations for the same arithmetic", s.positive_int)
 
 
 class SequenceInputs(NamedTuple):
@@ -142,7 +146,11 @@ def make(settings, spec: EnvSpec, head: Callable[[jax.Array], Any],
               flat(inputs.prev_reward))
     x = x.reshape((t, b) + x.shape[1:])
     core = hk.ResetCore(make_core(settings.core, settings.core_size))
-    unroll = hk.static_unroll if settings.static_unroll else hk.dynamic_unroll
+    if settings.static_unroll:
+      unroll = hk.static_unroll
+    else:
+      unroll = functools.partial(hk.dynamic_unroll,
+                                 unroll=settings.unroll_steps)
     (features, cores), _ = unroll(_WithStates(core), (x, inputs.first),
                                   start)
     out = head(features.reshape((t * b,) + features.shape[2:]))

@@ -1,0 +1,127 @@
+"""Recurrent PPO on CartPole-v1 beside PureJaxRL's PPO-RNN, identical work.
+
+Both sides run PureJaxRL's `purejaxrl/ppo_rnn.py` `__main__` settings:
+4 envs x 128 steps, 4 epochs x 4 minibatches of whole environments'
+sequences, a 128-unit relu layer, a 128-unit GRU, 128-unit relu actor and
+critic heads, lr 2.5e-4 annealed, gamma 0.99, GAE 0.95, clip 0.2, vf 0.5,
+ent 0.01, grad clip 0.5, 499,712 env steps (976 updates). One key per run
+(`jax.jit(train)`, no vmap), compiled once (lower + compile, tracing
+included, imports not), then `--repeats` keys; steps/s is the median run.
+
+Evaluation is off on both sides (PureJaxRL has none): the learning measure
+is PureJaxRL's own, the mean return of the training episodes that ended in
+an update (512 env steps on both sides), and the first env step at which it
+reaches 475. Our side's is the loop's `train/episode_return` with
+`eval_every` = one update. Our carry semantics differ where they should:
+truncation bootstraps under the memory (PureJaxRL treats it as terminal).
+
+The loop's own ceiling, measured in the same run: the env alone under
+random actions (4 envs), the bound no loop can pass.
+
+  python benchmarks/ppo_rnn_cartpole.py --repeats 3 \
+      --purejaxrl_dir /path/to/purejaxrl
+
+PureJaxRL runs in bench_venv (flax, distrax, gymnax 0.0.9) from a checkout
+you give (its `wrappers.py` imports brax and navix at the top; without them
+in bench_venv, comment those imports out in your checkout: the CartPole
+path does not use them). Prints one JSON line.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import time
+
+import jax
+import numpy as np
+
+import common  # pylint: disable=g-bad-import-order
+import haikurl  # pylint: disable=g-bad-import-order
+from configs import ppo_rnn as ppo_rnn_config
+
+TOTAL = 976 * 512
+
+
+def purejaxrl_equivalent_config():
+  cfg = ppo_rnn_config.get_config("CartPole-v1")
+  a = cfg.agent
+  a.num_envs, a.rollout_length = 4, 128
+  a.num_epochs, a.num_minibatches = 4, 4
+  a.hidden_sizes, a.head_sizes, a.core_size = (128,), (128,), 128
+  a.core, a.activation = "gru", "relu"
+  a.learning_rate, a.anneal_learning_rate = 2.5e-4, True
+  a.discount, a.gae_lambda, a.clip_epsilon = 0.99, 0.95, 0.2
+  a.value_coef, a.entropy_coef, a.max_grad_norm = 0.5, 0.01, 0.5
+  cfg.total_env_steps = TOTAL
+  cfg.eval_every = a.num_envs * a.rollout_length
+  return cfg
+
+
+def ours(repeats: int, threshold: float):
+  cfg = purejaxrl_equivalent_config()
+  train = haikurl.make_train(cfg, callbacks={})
+  start = time.perf_counter()
+  compiled = jax.jit(train).lower(jax.random.key(0)).compile(
+      compiler_options=haikurl.compiler_options())
+  compile_s = time.perf_counter() - start
+  seconds, firsts, finals = [], [], []
+  for r in range(repeats):
+    start = time.perf_counter()
+    _, metrics = jax.block_until_ready(compiled(jax.random.key(30 + r)))
+    seconds.append(time.perf_counter() - start)
+    curve = np.asarray(metrics["train/episode_return"])
+    steps = np.asarray(metrics["env_steps"])
+    hit = np.nonzero(curve >= threshold)[0]   # NaN (no episode) never hits
+    firsts.append(int(steps[hit[0]]) if hit.size else None)
+    finals.append(float(np.nanmean(curve[-10:])))
+  return {"impl": "haikurl", "total_timesteps": train.total_env_steps,
+          "compile_seconds": compile_s, "seconds": seconds,
+          "steps_per_second": train.total_env_steps / statistics.median(
+              seconds),
+          "first_step_at_threshold_per_run": firsts,
+          "final_train_return_per_run": finals}
+
+
+def theirs(repeats: int, purejaxrl_dir: str):
+  cmd = [common.REJAX_PYTHON,
+         os.path.join(common.ROOT, "benchmarks", "purejaxrl_side.py"),
+         "--purejaxrl_dir", purejaxrl_dir, "--repeats", str(repeats),
+         "--algo", "ppo_rnn"]
+  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  if out.returncode != 0:
+    print(out.stderr[-2000:])
+    return None
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--threshold", type=float, default=475.0)
+  parser.add_argument("--purejaxrl_dir", default="")
+  args = parser.parse_args()
+  rows = [ours(args.repeats, args.threshold)]
+  if args.purejaxrl_dir:
+    row = theirs(args.repeats, args.purejaxrl_dir)
+    if row:
+      rows.append(row)
+  ceiling = common.env_ceiling("gymnax:CartPole-v1", 4)
+  print(f"{'impl':>9} {'compile s':>9} {'steps/s':>9} "
+        f"{'first step at 475 per run':>30} final train return")
+  for row in rows:
+    print(f"{row['impl']:>9} {row['compile_seconds']:>9.2f} "
+          f"{row['steps_per_second']:>9,.0f} "
+          f"{str(row['first_step_at_threshold_per_run']):>30} "
+          f"{[round(x) for x in row['final_train_return_per_run']]}")
+  result = {"benchmark": "ppo_rnn_cartpole", "repeats": args.repeats,
+            "rows": rows, "env_alone_steps_per_second_4_envs": ceiling,
+            "loadavg_1min": round(os.getloadavg()[0], 2)}
+  if len(rows) == 2:
+    result["ratio_haikurl_over_purejaxrl_steps_per_second"] = (
+        rows[0]["steps_per_second"] / rows[1]["steps_per_second"])
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  main()
