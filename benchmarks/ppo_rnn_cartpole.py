@@ -4,7 +4,8 @@ Both sides run PureJaxRL's `purejaxrl/ppo_rnn.py` `__main__` settings:
 4 envs x 128 steps, 4 epochs x 4 minibatches of whole environments'
 sequences, a 128-unit relu layer, a 128-unit GRU, 128-unit relu actor and
 critic heads, lr 2.5e-4 annealed, gamma 0.99, GAE 0.95, clip 0.2, vf 0.5,
-ent 0.01, grad clip 0.5, 499,712 env steps (976 updates). One key per run
+ent 0.01, grad clip 0.5, 499,712 env steps (976 updates; `--updates`
+changes it on both sides). One key per run
 (`jax.jit(train)`, no vmap), compiled once (lower + compile, tracing
 included, imports not), then `--repeats` keys; steps/s is the median run.
 
@@ -43,7 +44,7 @@ from configs import ppo_rnn as ppo_rnn_config
 TOTAL = 976 * 512
 
 
-def purejaxrl_equivalent_config():
+def purejaxrl_equivalent_config(total=TOTAL):
   cfg = ppo_rnn_config.get_config("CartPole-v1")
   a = cfg.agent
   a.num_envs, a.rollout_length = 4, 128
@@ -53,13 +54,13 @@ def purejaxrl_equivalent_config():
   a.learning_rate, a.anneal_learning_rate = 2.5e-4, True
   a.discount, a.gae_lambda, a.clip_epsilon = 0.99, 0.95, 0.2
   a.value_coef, a.entropy_coef, a.max_grad_norm = 0.5, 0.01, 0.5
-  cfg.total_env_steps = TOTAL
+  cfg.total_env_steps = total
   cfg.eval_every = a.num_envs * a.rollout_length
   return cfg
 
 
-def ours(repeats: int, threshold: float):
-  cfg = purejaxrl_equivalent_config()
+def ours(repeats: int, threshold: float, total: int):
+  cfg = purejaxrl_equivalent_config(total)
   train = haikurl.make_train(cfg, callbacks={})
   start = time.perf_counter()
   compiled = jax.jit(train).lower(jax.random.key(0)).compile(
@@ -83,11 +84,11 @@ def ours(repeats: int, threshold: float):
           "final_train_return_per_run": finals}
 
 
-def theirs(repeats: int, purejaxrl_dir: str):
+def theirs(repeats: int, purejaxrl_dir: str, total: int):
   cmd = [common.REJAX_PYTHON,
          os.path.join(common.ROOT, "benchmarks", "purejaxrl_side.py"),
          "--purejaxrl_dir", purejaxrl_dir, "--repeats", str(repeats),
-         "--algo", "ppo_rnn"]
+         "--algo", "ppo_rnn", "--total_timesteps", str(total)]
   out = subprocess.run(cmd, capture_output=True, text=True, check=False)
   if out.returncode != 0:
     print(out.stderr[-2000:])
@@ -100,10 +101,12 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--threshold", type=float, default=475.0)
   parser.add_argument("--purejaxrl_dir", default="")
+  parser.add_argument("--updates", type=int, default=TOTAL // 512)
   args = parser.parse_args()
-  rows = [ours(args.repeats, args.threshold)]
+  total = args.updates * 512
+  rows = [ours(args.repeats, args.threshold, total)]
   if args.purejaxrl_dir:
-    row = theirs(args.repeats, args.purejaxrl_dir)
+    row = theirs(args.repeats, args.purejaxrl_dir, total)
     if row:
       rows.append(row)
   ceiling = common.env_ceiling("gymnax:CartPole-v1", 4)

@@ -61,6 +61,8 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--threshold", type=float, default=475.0)
   parser.add_argument("--algo", default="ppo", choices=("ppo", "ppo_rnn"))
+  parser.add_argument("--total_timesteps", type=float, default=0,
+                      help="instead of the __main__'s 5e5")
   args = parser.parse_args()
   sys.path.insert(0, os.path.abspath(args.purejaxrl_dir))
   # Its modules import their sibling `wrappers` at the top level.
@@ -70,6 +72,8 @@ def main():
   module = importlib.import_module(f"purejaxrl.{args.algo}")
 
   config = dict(CONFIG)
+  if args.total_timesteps:
+    config["TOTAL_TIMESTEPS"] = args.total_timesteps
   train = module.make_train(config)
   steps_per_update = config["NUM_ENVS"] * config["NUM_STEPS"]
   total = config["NUM_UPDATES"] * steps_per_update
