@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# GPU figures in one short run (under 10 minutes on one H200): PPO on
+# CartPole-v1 (rejax's hyperparameters, 131,072 steps per agent, evaluation
+# on) at 1, 64, 1,024 and 4,096 members of one program, as agents trained
+# per hour; DQN (CartPole-v1, rejax preset, 8 seeds) and SAC (Pendulum-v1,
+# 8 seeds) steps/s, evaluation on, compile apart, 1 repeat each (the GPU
+# lease is short). Prints one JSON line on the last line of stdout.
+#
+#   bash benchmarks/gpu.sh            # from the repository root
+#
+# The members are vmapped and sharded over every visible device
+# (haikurl.batch.Runner), so on several GPUs the same command scales out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-${TMPDIR:-/tmp}}"
+python -c "import jax; print(jax.devices())" >&2
+python benchmarks/sweep_scaling.py --members "${MEMBERS:-1,64,1024,4096}" \
+  | tail -n 1 > "$out/gpu_sweep.json"
+python benchmarks/dqn_cartpole.py --seeds 8 --repeats 1 --no_rejax \
+  | tail -n 1 > "$out/gpu_dqn.json"
+python benchmarks/offpolicy_pendulum.py --agents sac --seeds 8 --repeats 1 \
+  | tail -n 1 > "$out/gpu_sac.json"
+python - "$out" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+load = lambda name: json.load(open(os.path.join(out, name)))
+sweep = load("gpu_sweep.json")
+rows = [dict(r, agents_per_hour=round(r["agents_per_minute"] * 60))
+        for r in sweep["rows"]]
+print(json.dumps({"benchmark": "gpu", "device": sweep["device"],
+                  "backend": sweep["backend"], "ppo_cartpole": rows,
+                  "dqn_cartpole": load("gpu_dqn.json"),
+                  "sac_pendulum": load("gpu_sac.json")}))
+EOF
