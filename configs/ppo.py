@@ -49,6 +49,14 @@ PRESETS = {
                    learning_rate=1e-3, hidden_sizes=(64, 64),
                    activation="relu"),
         total_env_steps=262_144, eval_every=32_768, num_eval_episodes=64),
+    # ... and of configs/ppo_rnn.py:CartPole-v1-position (velocities hidden).
+    "CartPole-v1-position": dict(
+        env="gymnax:CartPole-v1",
+        env_kwargs=dict(observation_indices=(0, 2)),
+        agent=dict(num_envs=64, rollout_length=64, num_minibatches=8,
+                   learning_rate=5e-4, hidden_sizes=(128, 128),
+                   activation="relu"),
+        total_env_steps=1_048_576, eval_every=131_072),
     "inverted_pendulum": dict(_BRAX, env="brax:inverted_pendulum",
                               total_env_steps=1_048_576, eval_every=131_072),
     "hopper": dict(_BRAX, env="brax:hopper", total_env_steps=5_242_880,

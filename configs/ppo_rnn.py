@@ -23,13 +23,16 @@ PRESETS = {
                    learning_rate=1e-3, entropy_coef=0.01, core_size=64,
                    hidden_sizes=(64,), head_sizes=(64,)),
         total_env_steps=262_144, eval_every=32_768, num_eval_episodes=64),
+    # 4 seeds: 500 on every seed from 524k steps on but one evaluation
+    # (655k), final 500, 500, 500, 500. Without the previous action as an
+    # input (and lr 1e-3) one seed in 4 collapsed (final 485, 92, 500, 500).
     "CartPole-v1-position": dict(
         env="gymnax:CartPole-v1",
         env_kwargs=dict(observation_indices=POSITION_ONLY),
-        agent=dict(num_envs=32, rollout_length=32, num_minibatches=4,
-                   learning_rate=2e-3, core_size=64, hidden_sizes=(64,),
-                   head_sizes=(64,)),
-        total_env_steps=524_288, eval_every=32_768),
+        agent=dict(num_envs=64, rollout_length=64, num_minibatches=8,
+                   learning_rate=5e-4, previous_inputs=True, core_size=128,
+                   hidden_sizes=(128,), head_sizes=(128,)),
+        total_env_steps=1_048_576, eval_every=131_072),
     "CartPole-v1": dict(
         env="gymnax:CartPole-v1", agent=dict(num_envs=16, learning_rate=1e-3),
         total_env_steps=262_144, eval_every=32_768),
