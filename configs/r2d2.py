@@ -1,0 +1,56 @@
+"""R2D2 presets: `--config=configs/r2d2.py:MemoryChain-bsuite`.
+
+The partially observable tasks of configs/ppo_rnn.py:
+- MemoryChain-bsuite with a memory length of 16 (the context bit is shown at
+  the first step only and must be recalled at the end; a memoryless policy
+  scores 0 on average);
+- CartPole-v1-position: cart position and pole angle only (popgym's
+  "stateless CartPole");
+- Breakout-MinAtar: the MinAtar CNN before the core.
+Sequences are long enough to hold a whole MemoryChain episode (18 steps)
+after the burn-in. How each was measured: the README.
+"""
+from configs import common
+from configs import ppo_rnn
+
+PRESETS = {
+    "MemoryChain-bsuite": dict(
+        env="gymnax:MemoryChain-bsuite",
+        env_kwargs=dict(memory_length=ppo_rnn.MEMORY_LENGTH),
+        agent=dict(num_envs=32, rollout_length=8, trace_length=20,
+                   sequence_period=4, burn_in=4, n_step=5, core_size=64,
+                   hidden_sizes=(64,), head_sizes=(64,), batch_size=32,
+                   buffer_size=65_536, learning_starts=4_096,
+                   replay_ratio=1 / 32, target_period=100,
+                   learning_rate=1e-3, discount=0.99),
+        total_env_steps=131_072, eval_every=16_384, num_eval_episodes=64),
+    "CartPole-v1-position": dict(
+        env="gymnax:CartPole-v1",
+        env_kwargs=dict(observation_indices=ppo_rnn.POSITION_ONLY),
+        agent=dict(num_envs=32, rollout_length=8, trace_length=30,
+                   sequence_period=20, burn_in=10, n_step=5, core_size=64,
+                   hidden_sizes=(64,), head_sizes=(64,), batch_size=32,
+                   buffer_size=131_072, learning_starts=4_096,
+                   replay_ratio=1 / 16, target_period=200,
+                   learning_rate=1e-3, discount=0.99),
+        total_env_steps=262_144, eval_every=32_768, num_eval_episodes=16),
+    "Breakout-MinAtar": dict(
+        env="gymnax:Breakout-MinAtar",
+        agent=dict(num_envs=32, rollout_length=8, trace_length=30,
+                   sequence_period=20, burn_in=10, n_step=5, core_size=128,
+                   hidden_sizes=(128,), head_sizes=(128,), batch_size=32,
+                   buffer_size=131_072, learning_starts=8_192,
+                   replay_ratio=1 / 16, target_period=500,
+                   learning_rate=2.5e-4, discount=0.99),
+        total_env_steps=1_048_576, eval_every=131_072, num_eval_episodes=16),
+}
+
+
+def get_config(preset: str = "MemoryChain-bsuite"):
+  """Returns the locked config of `preset` (one of PRESETS)."""
+  if preset not in PRESETS:
+    raise common.unknown_preset("r2d2.py", preset, PRESETS)
+  p = dict(PRESETS[preset])
+  agent = common.agent_section("r2d2", **p.pop("agent"))
+  p.setdefault("num_eval_episodes", 32)
+  return common.make(p.pop("env"), agent, **p)
