@@ -17,7 +17,7 @@ PRESETS = {
     "MemoryChain-bsuite": dict(
         env="gymnax:MemoryChain-bsuite",
         env_kwargs=dict(memory_length=ppo_rnn.MEMORY_LENGTH),
-        agent=dict(num_envs=32, rollout_length=8, trace_length=20,
+        agent=dict(num_envs=32, rollout_length=8, sequence_length=24,
                    sequence_period=4, burn_in=4, n_step=5, core_size=64,
                    hidden_sizes=(64,), head_sizes=(64,), batch_size=32,
                    buffer_size=65_536, learning_starts=4_096,
@@ -27,7 +27,7 @@ PRESETS = {
     "CartPole-v1-position": dict(
         env="gymnax:CartPole-v1",
         env_kwargs=dict(observation_indices=ppo_rnn.POSITION_ONLY),
-        agent=dict(num_envs=32, rollout_length=8, trace_length=30,
+        agent=dict(num_envs=32, rollout_length=8, sequence_length=40,
                    sequence_period=20, burn_in=10, n_step=5, core_size=64,
                    hidden_sizes=(64,), head_sizes=(64,), batch_size=32,
                    buffer_size=131_072, learning_starts=4_096,
@@ -36,7 +36,7 @@ PRESETS = {
         total_env_steps=262_144, eval_every=32_768, num_eval_episodes=16),
     "Breakout-MinAtar": dict(
         env="gymnax:Breakout-MinAtar",
-        agent=dict(num_envs=32, rollout_length=8, trace_length=30,
+        agent=dict(num_envs=32, rollout_length=8, sequence_length=40,
                    sequence_period=20, burn_in=10, n_step=5, core_size=128,
                    hidden_sizes=(128,), head_sizes=(128,), batch_size=32,
                    buffer_size=131_072, learning_starts=8_192,
