@@ -7,8 +7,16 @@ The partially observable tasks of configs/ppo_rnn.py:
 - CartPole-v1-position: cart position and pole angle only (popgym's
   "stateless CartPole");
 - Breakout-MinAtar: the MinAtar CNN before the core.
-Sequences are long enough to hold a whole MemoryChain episode (18 steps)
-after the burn-in. How each was measured: the README.
+MemoryChain's sequences (24 steps, 4 of burn-in, a new one every 4 steps)
+hold a whole 17-step episode after the burn-in. The agent's defaults
+(agents/r2d2.py) fill in the rest: prioritised sequences (alpha 0.9, eta
+0.9), value rescaling, 5-step double-Q targets, Ape-X epsilons over the envs.
+
+Measured on a 2-core CPU, seeds vmapped in one program (tests/agents/
+r2d2_test.py's eval_returns), greedy evaluation:
+- MemoryChain-bsuite, 2 seeds, 131,072 steps: 1.0 and 1.0 at every
+  evaluation from 16,384 steps on (compile 47 s, run 75 s, load ~7); the
+  preset runs 65,536 steps.
 """
 from configs import common
 from configs import ppo_rnn
@@ -23,7 +31,7 @@ PRESETS = {
                    buffer_size=65_536, learning_starts=4_096,
                    replay_ratio=1 / 32, target_period=100,
                    learning_rate=1e-3, discount=0.99),
-        total_env_steps=131_072, eval_every=16_384, num_eval_episodes=64),
+        total_env_steps=65_536, eval_every=16_384, num_eval_episodes=64),
     "CartPole-v1-position": dict(
         env="gymnax:CartPole-v1",
         env_kwargs=dict(observation_indices=ppo_rnn.POSITION_ONLY),

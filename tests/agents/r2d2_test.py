@@ -247,3 +247,34 @@ def test_sequences_never_cross_the_write_head(period):
       assert np.all(step[:, -1] < time)                  # already written
       assert np.all(step[:, 0] >= time - 12)             # not overwritten
       np.testing.assert_array_equal(np.asarray(drawn.extras), -obs)
+
+
+# Learning: memory is the whole problem.
+
+def eval_returns(preset, total_env_steps, num_seeds, **overrides):
+  """[num_seeds, periods] greedy evaluation returns of `preset`, the seeds
+  vmapped in one program (keys split from the config's seed)."""
+  import haikurl  # pylint: disable=g-import-not-at-top
+  config = r2d2_config.get_config(preset)
+  config.total_env_steps = total_env_steps
+  for name, value in overrides.items():
+    config.agent[name] = value
+  train = haikurl.make_train(config)
+  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
+  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds),
+                    train.default_hparams)
+  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
+  return np.asarray(metrics["eval/episode_return"])
+
+
+@pytest.mark.slow
+def test_r2d2_recalls_the_first_observation_of_memory_chain_16():
+  # MemoryChain-bsuite, memory length 16: the context bit is shown at the
+  # first step only and the reward (+1 right, -1 wrong) comes at the 17th,
+  # so any memoryless (feed-forward) policy scores 0 in expectation and a
+  # mean of 0.9 over 64 greedy episodes is out of its reach; so is it for a
+  # core that is reset at the wrong place or a sequence replayed from the
+  # wrong state. Measured (2 seeds, 32,768 env steps): 1.0 and 1.0 at
+  # 16,384 steps already (the full preset: 1.0 at every evaluation).
+  returns = eval_returns("MemoryChain-bsuite", 32_768, num_seeds=2)
+  assert np.all(returns[:, -1] >= 0.9), returns
