@@ -9,6 +9,7 @@ from agents import ddpg
 from agents import dqn
 from agents import ppo
 from agents import ppo_rnn
+from agents import r2d2
 from agents import sac
 from agents import td3
 from haikurl import registry
@@ -17,6 +18,7 @@ BUILTIN = {
     "dqn": dqn,
     "ppo": ppo,
     "ppo_rnn": ppo_rnn,
+    "r2d2": r2d2,
     "sac": sac,
     "td3": td3,
     "ddpg": ddpg,

@@ -247,6 +247,21 @@ def epsilon(settings: Settings, hp, env_steps) -> jax.Array:
       frac, 1.0)
 
 
+def epsilon_greedy(key, q_values: jax.Array, eps) -> jax.Array:
+  """Epsilon-greedy actions [B] of q_values [B, A]; `eps` is a scalar or
+  one probability per env ([B]: Ape-X's per-actor epsilons).
+
+  Two draws per env rather than distrax.EpsilonGreedy's softmax and
+  categorical sample: the same distribution (up to ties), cheaper.
+  """
+  explore_key, action_key = jax.random.split(key)
+  batch, num_actions = q_values.shape
+  greedy = jnp.argmax(q_values, axis=-1).astype(jnp.int32)
+  explore = jax.random.uniform(explore_key, (batch,)) < eps
+  random = jax.random.randint(action_key, (batch,), 0, num_actions)
+  return jnp.where(explore, random, greedy)
+
+
 def importance_exponent(settings: Settings, hp, env_steps) -> jax.Array:
   """beta, annealed linearly from hp.importance_exponent to 1 over the run."""
   frac = jnp.minimum(env_steps.astype(jnp.float32) /
@@ -272,6 +287,17 @@ def loss_fn(params, state: State, batch: Transition, weights, hp, *, net,
   return metrics["loss/td"], (priority, metrics)
 
 
+def target_update(params, target_params, num_updates, hp, settings):
+  """The target network after gradient step `num_updates`: every
+  `settings.target_period` steps, tau * online + (1 - tau) * target."""
+  new_target = optax.incremental_update(params, target_params, hp.tau)
+  if settings.target_period > 1:
+    due = num_updates % settings.target_period == 0
+    new_target = jax.tree.map(lambda new, old: jnp.where(due, new, old),
+                              new_target, target_params)
+  return new_target
+
+
 def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
            opt: optim.Optimizer, settings: Settings):
   """One gradient step on a sampled batch, then the target update.
@@ -293,11 +319,8 @@ def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
   params, opt_state, lr = opt.step(state.params, grads, state.opt_state,
                                    hp.learning_rate, hp.max_grad_norm)
   num_updates = state.num_updates + 1
-  target_params = optax.incremental_update(params, state.target_params, hp.tau)
-  if settings.target_period > 1:
-    due = num_updates % settings.target_period == 0
-    target_params = jax.tree.map(lambda new, old: jnp.where(due, new, old),
-                                 target_params, state.target_params)
+  target_params = target_update(params, state.target_params, num_updates, hp,
+                                settings)
   metrics["train/learning_rate"] = lr
   state = state._replace(params=params, target_params=target_params,
                          opt_state=opt_state, num_updates=num_updates)
@@ -341,17 +364,10 @@ def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
     if evaluation:
       return greedy, ()
 
-    def epsilon_greedy(key):
-      # Two draws per env rather than distrax.EpsilonGreedy's softmax and
-      # categorical sample: the same distribution (up to ties), cheaper.
-      explore_key, action_key = jax.random.split(key)
-      batch = q_values.shape[:1]
-      explore = jax.random.uniform(explore_key, batch) < epsilon(
-          settings, hp, state.env_steps)
-      random = jax.random.randint(action_key, batch, 0, spec.num_actions)
-      return jnp.where(explore, random, greedy)
-
-    return offpolicy.explore(state, key, spec, settings, epsilon_greedy), ()
+    eps = epsilon(settings, hp, state.env_steps)
+    return offpolicy.explore(
+        state, key, spec, settings,
+        lambda key: epsilon_greedy(key, q_values, eps)), ()
 
   step = functools.partial(update, net=net, loss=loss, opt=opt,
                            settings=settings)

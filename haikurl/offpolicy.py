@@ -119,14 +119,16 @@ class ActorCriticSettings(Settings):
 # loop calls inside the vmapped `train`, so that its counters stay unbatched
 # and `lax.cond(buffer.can_sample(...))` remains a real branch under vmap.
 
-def dummy_transition(spec: EnvSpec) -> Transition:
-  """One zero transition (no batch axis) with the dtypes the loop produces."""
+def dummy_transition(spec: EnvSpec, extras: Any = ()) -> Transition:
+  """One zero transition (no batch axis) with the dtypes the loop produces;
+  `extras` (per-transition leaves, no batch axis) for a buffer that keeps
+  what `act` returned (`to_sequences(..., keep_extras=True)`)."""
   obs = spec.dummy_obs
   zero = jnp.zeros((), jnp.float32)
   false = jnp.zeros((), bool)
   return Transition(obs=obs, action=spec.dummy_action, reward=zero,
                     discount=zero, terminated=false, truncated=false,
-                    next_obs=obs, extras=())
+                    next_obs=obs, extras=extras)
 
 
 def flatten(trajectory: Transition) -> Transition:
@@ -167,19 +169,24 @@ def make_transition_buffer(buffer_size: int, batch_size: int, min_size: int,
       sample_batch_size=int(batch_size), add_sequences=True, add_batches=True)
 
 
-def to_sequences(trajectory: Transition) -> Transition:
+def to_sequences(trajectory: Transition,
+                 keep_extras: bool = False) -> Transition:
   """[T, B] transitions -> [B, T] rows for a trajectory buffer's `add`.
 
-  `extras` is dropped: replayed transitions hold what the env gave.
+  `extras` is dropped (replayed transitions hold what the env gave) unless
+  `keep_extras`: a recurrent agent stores the actor carry each step was
+  taken with, to replay a sequence from the state it started in.
   """
-  trajectory = trajectory._replace(extras=())
+  if not keep_extras:
+    trajectory = trajectory._replace(extras=())
   return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), trajectory)
 
 
 def make_sequence_buffer(buffer_size: int, num_envs: int, batch_size: int,
                          sequence_length: int, min_size: int,
                          prioritised: bool = False,
-                         priority_exponent: float = 0.6) -> Any:
+                         priority_exponent: float = 0.6,
+                         period: int = 1) -> Any:
   """A flashbax trajectory buffer of windows of consecutive transitions.
 
   Each env writes its own row (add `to_sequences(trajectory)`), so a sampled
@@ -199,6 +206,10 @@ def make_sequence_buffer(buffer_size: int, num_envs: int, batch_size: int,
     prioritised: use flashbax's prioritised trajectory buffer; a window's
       priority is set through `set_priorities(state, indices, priorities)`.
     priority_exponent: alpha of prioritised replay; a Python number.
+    period: steps between the starts of sampleable windows (1: every step
+      starts one; R2D2 stores overlapping sequences with a period of about
+      half their length). The rows are cut to a multiple of it (flashbax's
+      prioritised buffer needs that).
 
   Returns:
     A flashbax trajectory buffer; `sample(...).experience` is a Transition
@@ -207,7 +218,11 @@ def make_sequence_buffer(buffer_size: int, num_envs: int, batch_size: int,
   if batch_size > buffer_size:
     raise ValueError(f"batch_size={batch_size} is larger than the buffer "
                      f"({buffer_size} transitions).")
+  if not 1 <= period <= sequence_length:
+    raise ValueError(f"period={period} must be in [1, sequence_length="
+                     f"{sequence_length}].")
   max_length = int(buffer_size) // int(num_envs)
+  max_length -= max_length % int(period)
   if max_length < 2 * sequence_length:
     raise ValueError(f"buffer_size={buffer_size} over num_envs={num_envs} "
                      f"leaves {max_length} steps per env, fewer than twice "
@@ -215,7 +230,8 @@ def make_sequence_buffer(buffer_size: int, num_envs: int, batch_size: int,
   min_length = max(-(-int(min_size) // int(num_envs)), int(sequence_length), 1)
   min_length = min(min_length, max_length)
   kwargs = dict(add_batch_size=int(num_envs), sample_batch_size=int(batch_size),
-                sample_sequence_length=int(sequence_length), period=1,
+                sample_sequence_length=int(sequence_length),
+                period=int(period),
                 min_length_time_axis=min_length,
                 max_length_time_axis=max_length)
   if prioritised:
@@ -245,7 +261,8 @@ class Sample(NamedTuple):
   """A sampled batch and where it came from.
 
   Attributes:
-    batch: Transition [N], ready for a one-step rule (module docstring).
+    batch: Transition [N], ready for a one-step rule (module docstring);
+      from `make_sequence_replay`, raw sequences [N, sequence_length].
     indices: flashbax indices of the items (prioritised replay), else None.
     probabilities: [N] their sampling probabilities (prioritised), else None.
   """
@@ -338,6 +355,52 @@ def make_replay(settings: Settings, spec: EnvSpec, n_step: int = 1,
 
   return Replay(init, add, buffer.can_sample, sample,
                 set_priorities if prioritised else None)
+
+
+def make_sequence_replay(settings: Settings, spec: EnvSpec,
+                         sequence_length: int, period: int, extras: Any,
+                         prioritised: bool = False,
+                         priority_exponent: float = 0.6) -> Replay:
+  """Replay of whole sequences for a recurrent learner (R2D2).
+
+  Like `make_replay` with windows, but the sample is the raw window: its
+  `batch` is a Transition of [batch_size, sequence_length] fields whose
+  `extras` are what `act` returned at each step (e.g. the actor carry the
+  step was taken with; `extras` here is one zero example of it, no batch
+  axis), and `discount` is the env's 0/1 (the learner applies gamma).
+
+  Args:
+    settings: buffer_size, batch_size, num_envs.
+    spec: the env's spec.
+    sequence_length: transitions per sampled sequence.
+    period: steps between the starts of stored sequences.
+    extras: a zero example of the per-step extras to store.
+    prioritised: flashbax's prioritised trajectory buffer (a priority per
+      sequence).
+    priority_exponent: alpha of prioritised replay (a Python number).
+  """
+  buffer = make_sequence_buffer(
+      settings.buffer_size, settings.num_envs, settings.batch_size,
+      sequence_length, settings.batch_size, prioritised, priority_exponent,
+      period)
+
+  def sample(state, key, discount):
+    del discount
+    drawn = buffer.sample(state, key)
+    if prioritised:
+      return Sample(drawn.experience, drawn.indices, drawn.probabilities)
+    return Sample(drawn.experience, None, None)
+
+  def set_priorities(state, indices, priorities):
+    return buffer.set_priorities(state, indices,
+                                 priorities + PRIORITY_EPSILON)
+
+  return Replay(
+      init=lambda: buffer.init(dummy_transition(spec, extras)),
+      add=lambda state, trajectory: buffer.add(
+          state, to_sequences(trajectory, keep_extras=True)),
+      can_sample=buffer.can_sample, sample=sample,
+      set_priorities=set_priorities if prioritised else None)
 
 
 def uniform_action(key, spec: EnvSpec, batch: int) -> jax.Array:

@@ -110,3 +110,36 @@ def n_step_target(r_t: Array, terminated_t: Array, truncated_t: Array,
   chex.assert_equal_shape([r_t, v_t])
   nstep = n_step_bootstrap(r_t, terminated_t, truncated_t, discount)
   return nstep.reward + nstep.discount * v_t[nstep.index]
+
+
+def sequence_n_step_targets(r_t: Array, terminated_t: Array,
+                            truncated_t: Array, discount, v_t: Array,
+                            n: int) -> Array:
+  """The n-step target of every step of one sequence (R2D2's targets).
+
+  The target of step t is `n_step_target` over the steps t .. t + n - 1,
+  cut at the first episode end (a termination stops the return, a
+  truncation bootstraps from that step's pre-reset next observation) and at
+  the sequence's last step, which bootstraps from its own next observation.
+
+  Args:
+    r_t, terminated_t, truncated_t: [L] of one sequence of transitions.
+    discount: scalar gamma.
+    v_t: [L] values of each transition's (pre-reset) next observation.
+    n: steps of the return (a Python int).
+
+  Returns:
+    [L] targets.
+  """
+  chex.assert_rank([r_t, terminated_t, truncated_t, v_t], 1)
+  length = r_t.shape[0]
+  # The sequence ends at L - 1 (bootstrapped, unless it terminated there);
+  # what lies past it is padding that no window reaches.
+  last = jnp.arange(length) == length - 1
+  cut = jnp.logical_or(truncated_t.astype(bool), last)
+  pad = lambda x: jnp.concatenate([x, jnp.zeros((n - 1,), x.dtype)])
+  windows = jnp.arange(length)[:, None] + jnp.arange(n)[None, :]  # [L, n]
+  take = lambda x: pad(x)[windows]
+  return jax.vmap(n_step_target, in_axes=(0, 0, 0, None, 0))(
+      take(r_t), take(terminated_t.astype(bool)), take(cut), discount,
+      take(v_t))

@@ -402,7 +402,9 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
   the keys its `agent` section has, never by its name (`*hidden_sizes` ->
   (hidden, hidden), a recurrent core's `core_size` and `head_sizes`,
   `buffer_size`, `batch_size`, `learning_starts`, `num_minibatches`,
-  `num_epochs`, `num_atoms`; `replay_ratio` -> one gradient step per learn
+  `num_epochs`, `num_atoms`, replayed sequences (R2D2's `sequence_length`
+  4, `sequence_period` 2, `burn_in` 1, `n_step` 2); `replay_ratio` -> one
+  gradient step per learn
   call). The run is `periods` evaluation periods of `iterations` learn
   calls of `num_envs * rollout_length` env steps, with 2 evaluation
   episodes. `config` is not modified.
@@ -431,6 +433,11 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
         a[key] = (hidden, hidden)
       elif key in ("head_sizes", "core_size"):  # recurrent agents
         a[key] = (hidden,) if key == "head_sizes" else hidden
+    # Replayed sequences (R2D2) short enough for the tiny buffer.
+    for key, value in dict(sequence_length=4, sequence_period=2,
+                           burn_in=1, n_step=2).items():
+      if key in a and "sequence_length" in a:
+        a[key] = value
     sizes = dict(buffer_size=buffer_size, batch_size=min(batch_size,
                                                         buffer_size),
                  # below the run's length (a longer one is refused)

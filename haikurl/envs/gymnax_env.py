@@ -46,6 +46,12 @@ class GymnaxEnv(Env):
       self.env, params = environment, environment.default_params
     else:
       self.env, params = gymnax.make(env_id)
+    known = set(getattr(params, "__dataclass_fields__", ()))
+    unknown = sorted(set(env_params) - known)
+    if unknown:
+      raise ValueError(
+          f"{env_id} has no env parameters {unknown} (config.env_kwargs); "
+          f"its parameters: {', '.join(sorted(known))}.")
     self.params = params.replace(**env_params) if env_params else params
     self.num_envs = int(num_envs)
     self.spec = self._make_spec(env_id)

@@ -113,6 +113,14 @@ def test_unknown_env_lists_known_names():
     envs.make("brax:hoper")
 
 
+def test_env_kwargs_the_env_lacks_are_one_clean_line():
+  with pytest.raises(ValueError, match=r"no env parameters \['memory_length'\]") as e:
+    envs.make("gymnax:Pendulum-v1", 2, memory_length=16)
+  assert "\n" not in str(e.value) and "max_torque" in str(e.value)
+  env = envs.make("gymnax:MemoryChain-bsuite", 2, memory_length=16)
+  assert env.params.memory_length == 16
+
+
 def test_normalize_observation_statistics_and_frozen_eval():
   env = envs.make("gymnax:CartPole-v1", 16, normalize_observations=True)
   eval_env = envs.make("gymnax:CartPole-v1", 4, normalize_observations=True,

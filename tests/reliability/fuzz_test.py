@@ -43,6 +43,7 @@ ENVS = {  # env names each agent accepts
     "ppo": ["gymnax:CartPole-v1", "gymnax:Pendulum-v1"],
     "ppo_rnn": ["gymnax:CartPole-v1", "gymnax:Pendulum-v1"],
     "dqn": ["gymnax:CartPole-v1", "gymnax:Acrobot-v1"],
+    "r2d2": ["gymnax:CartPole-v1", "gymnax:MemoryChain-bsuite"],
     "sac": ["gymnax:Pendulum-v1", "gymnax:CartPole-v1"],
     "td3": ["gymnax:Pendulum-v1", "gymnax:MountainCarContinuous-v0"],
     "ddpg": ["gymnax:Pendulum-v1", "gymnax:MountainCarContinuous-v0"],
@@ -71,7 +72,11 @@ def valid_configs(draw, agent):
   else:
     batch = draw(st.integers(1, 16))
     n_step = draw(st.integers(1, 3)) if agent == "dqn" else 1
-    buffer = draw(st.integers(max(batch, 2 * n_step * num_envs, 8), 256))
+    if agent == "r2d2":  # rows hold two of tiny's 4-step sequences
+      low = max(batch, num_envs * max(2 * 4, rollout_length), 8)
+    else:
+      low = max(batch, 2 * n_step * num_envs, 8)
+    buffer = draw(st.integers(low, 256))
     kwargs.update(batch_size=batch, buffer_size=buffer,
                   # below the run's length (a longer one is refused)
                   learning_starts=draw(st.integers(
@@ -81,6 +86,15 @@ def valid_configs(draw, agent):
         learning_rate=draw(LR), n_step=n_step,
         distributional=draw(st.sampled_from(["none", "c51", "qr"])),
         dueling=draw(st.booleans()), double_q=draw(st.booleans()),
+        replay_ratio=draw(st.sampled_from([1, 2])) / samples)
+  elif agent == "r2d2":
+    overrides.update(
+        learning_rate=draw(LR), n_step=draw(st.integers(1, 3)),
+        burn_in=draw(st.integers(0, 3)), double_q=draw(st.booleans()),
+        dueling=draw(st.booleans()), value_rescaling=draw(st.booleans()),
+        prioritised=draw(st.booleans()),
+        core=draw(st.sampled_from(["gru", "lstm"])),
+        previous_inputs=draw(st.booleans()),
         replay_ratio=draw(st.sampled_from([1, 2])) / samples)
   elif agent in ("sac", "td3", "ddpg"):
     overrides.update(actor_learning_rate=draw(LR), critic_learning_rate=draw(LR),
@@ -107,7 +121,8 @@ def test_random_valid_configs_train(agent):
 
 # One bad field each: (path, value) or a callable config -> None.
 def _bad_env(c):
-  c.env = {"dqn": "gymnax:Pendulum-v1", "td3": "gymnax:CartPole-v1",
+  c.env = {"dqn": "gymnax:Pendulum-v1", "r2d2": "gymnax:Pendulum-v1",
+           "td3": "gymnax:CartPole-v1",
            "ddpg": "gymnax:CartPole-v1"}.get(c.agent.name, "gymnax:CartPol-v1")
 
 
