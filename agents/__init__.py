@@ -7,6 +7,7 @@ Each module provides `Settings` (its static settings, with defaults),
 """
 from agents import ddpg
 from agents import dqn
+from agents import iqn
 from agents import ppo
 from agents import ppo_rnn
 from agents import sac
@@ -15,6 +16,7 @@ from haikurl import registry
 
 BUILTIN = {
     "dqn": dqn,
+    "iqn": iqn,
     "ppo": ppo,
     "ppo_rnn": ppo_rnn,
     "sac": sac,
