@@ -27,7 +27,7 @@ Metrics (means over the update's minibatches):
 """
 import dataclasses
 import functools
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import chex
 import haiku as hk
@@ -159,26 +159,38 @@ def shuffle(key, n):
   return jnp.argsort(jax.random.bits(key, (n,)))
 
 
+def take_rows(batch, idx):
+  """The rows `idx` of every [N, ...] leaf of `batch`."""
+  return jax.tree.map(lambda x: x[idx], batch)
+
+
 def epochs(step: Callable, state, batch, key, num_epochs: int,
-           num_minibatches: int):
-  """`num_epochs` passes of shuffled minibatches over a flat batch.
+           num_minibatches: int, *, num_samples: Optional[int] = None,
+           take: Callable = take_rows):
+  """`num_epochs` passes of shuffled minibatches over a batch.
 
   Args:
     step: `step(state, minibatch) -> (state, metrics)`, one gradient step.
     state: the learner's state.
-    batch: a pytree of [N, ...] arrays; `num_minibatches` must divide N.
+    batch: a pytree of [N, ...] arrays (or what `take` reads).
     key: the shuffles' key (one permutation per epoch).
-    num_epochs, num_minibatches: static.
+    num_epochs, num_minibatches: static; `num_minibatches` must divide
+      `num_samples`.
+    num_samples: how many units are shuffled (default: N, the leading size
+      of `batch`'s leaves; recurrent PPO shuffles whole environments).
+    take: `take(batch, indices [num_samples // num_minibatches]) ->
+      minibatch` (default: those rows of every leaf).
 
   Returns:
     (state, metrics averaged over every minibatch of every epoch).
   """
-  num_samples = jax.tree.leaves(batch)[0].shape[0]
+  if num_samples is None:
+    num_samples = jax.tree.leaves(batch)[0].shape[0]
 
   def epoch(state, key):
     order = shuffle(key, num_samples).reshape(num_minibatches, -1)
     def minibatch(state, idx):
-      return step(state, jax.tree.map(lambda x: x[idx], batch))
+      return step(state, take(batch, idx))
     return jax.lax.scan(minibatch, state, order)
 
   state, metrics = jax.lax.scan(epoch, state,
