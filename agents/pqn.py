@@ -113,7 +113,12 @@ class Batch(NamedTuple):
   target: jax.Array  # [N] Q(lambda) targets
 
 
-validate = dqn.validate
+def validate(settings: Settings, spec: EnvSpec) -> None:
+  """Raises ValueError with one line when the env does not fit PQN."""
+  del settings
+  if not spec.discrete:
+    raise ValueError(f"PQN needs discrete actions, but {spec.name} has a "
+                     "continuous action space; use SAC, TD3 or PPO instead.")
 
 
 def make_network(settings: Settings, spec: EnvSpec):

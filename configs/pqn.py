@@ -4,10 +4,8 @@ Over the agent's defaults (agents/pqn.py: 32 envs x 32 steps, 4 epochs of 8
 minibatches, a 64-64 LayerNorm ReLU MLP, Q(0.65), epsilon 1 -> 0.05 over the
 first 20%, Adam at 5e-4 decayed to 0). Breakout-MinAtar follows purejaxql's
 MinAtar PQN (128 envs, the MinAtar CNN torso). `rejax` is rejax 0.1.3's PQN
-defaults on CartPole-v1 (for benchmarks/pqn_iqn.py): 64 envs x 64 steps, one
-epoch of 16 minibatches, Q(0.9), lr 3e-4 unclipped and constant, epsilon
-1 -> 0.05 over the first 10%. How each was tuned: docs/tuning.md; measured
-returns: the README.
+CartPole-v1 config (configs/gymnax/cartpole.yaml; see the preset). How
+each was tuned: docs/tuning.md; measured returns: the README.
 """
 from configs import common
 
@@ -22,17 +20,24 @@ PRESETS = {
                    learning_rate=2.5e-4, exploration_fraction=0.1,
                    epsilon_end=0.01, q_lambda=0.65),
         total_env_steps=2_097_152, eval_every=262_144, num_eval_episodes=32),
+    # rejax 0.1.3's configs/gymnax/cartpole.yaml, pqn section: 16 envs x
+    # 128 steps, 5 epochs of 16 minibatches, Adam 3e-4 constant, Q(0.9),
+    # epsilon 1 -> 0.05 over the first half, 524288 steps, evaluation every
+    # 16384. rejax's network is 64-64 Dense -> LayerNorm -> ReLU with flax's
+    # default (lecun normal) init, as here with torso_init="lecun".
+    # Differences left: rejax clips each gradient element at 10
+    # (optax.clip), haikurl the global norm at 10; rejax evaluates with
+    # epsilon 0.005, haikurl greedily; rejax treats a truncation as a
+    # termination (gymnax 0.0.9), haikurl bootstraps it.
     "rejax": dict(
-        agent=dict(num_envs=64, rollout_length=64, num_epochs=1,
+        agent=dict(num_envs=16, rollout_length=128, num_epochs=5,
                    num_minibatches=16, hidden_sizes=(64, 64),
                    activation="relu", torso_init="lecun", layer_norm=True,
                    learning_rate=3e-4, anneal_learning_rate=False,
                    q_lambda=0.9, discount=0.99, epsilon_start=1.0,
-                   epsilon_end=0.05, exploration_fraction=0.1,
-                   # rejax does not clip (max_grad_norm=inf): a finite
-                   # stand-in that never triggers.
-                   max_grad_norm=1e9),
-        total_env_steps=131_072, eval_every=8_192, num_eval_episodes=32),
+                   epsilon_end=0.05, exploration_fraction=0.5,
+                   max_grad_norm=10.0),
+        total_env_steps=524_288, eval_every=16_384, num_eval_episodes=32),
 }
 ENVS = {"rejax": "CartPole-v1"}
 
