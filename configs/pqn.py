@@ -10,8 +10,12 @@ each was tuned: docs/tuning.md; measured returns: the README.
 from configs import common
 
 PRESETS = {
-    "CartPole-v1": dict(agent=dict(), total_env_steps=196_608,
-                        eval_every=16_384, num_eval_episodes=32),
+    # Measured (4 seeds vmapped, greedy evaluation, 32 episodes): finals
+    # 500, 496, 500, 500 (mean 499.0) at 262144 steps; the 64-64 MLP gave
+    # 500, 500, 489, 141 at 196608 and 500, 500, 200, 500 at 327680.
+    "CartPole-v1": dict(agent=dict(hidden_sizes=(128, 128)),
+                        total_env_steps=262_144, eval_every=16_384,
+                        num_eval_episodes=32),
     "Acrobot-v1": dict(agent=dict(), total_env_steps=524_288,
                        eval_every=32_768, num_eval_episodes=16),
     "Breakout-MinAtar": dict(
