@@ -129,8 +129,8 @@ def test_probe_two_step_value(env):
 
 def test_bad_config_is_one_line_value_error():
   cfg = a2c_config.get_config("CartPole-v1")
-  cfg.agent.num_minibatches = 3          # does not divide 16 * 8 = 128
-  with pytest.raises(ValueError, match=r"num_minibatches=3 must divide.*128"):
+  cfg.agent.num_minibatches = 3          # does not divide 8 * 8 = 64
+  with pytest.raises(ValueError, match=r"num_minibatches=3 must divide.*64"):
     haikurl.make_train(cfg)
   cfg = a2c_config.get_config("CartPole-v1")
   cfg.agent.optimizer = "sgd"
