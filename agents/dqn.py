@@ -168,8 +168,13 @@ def validate(settings: Settings, spec: EnvSpec) -> None:
 
 
 def make_network(settings: Settings, spec: EnvSpec):
-  """The Q network: torso, then a Q, C51 or quantile head (dueling or not)."""
-  def forward(obs):
+  """The Q network: torso, then a Q, C51 or quantile head (dueling or not).
+
+  `apply(params, obs, key=None)`: these heads are deterministic and ignore
+  the key, which a sampling network (IQN's quantile fractions) draws from.
+  """
+  def forward(obs, key=None):
+    del key
     x = networks.torso(obs, settings.hidden_sizes, settings.activation, "torso",
                        settings.torso_init)
     if settings.distributional == "c51":
@@ -222,11 +227,17 @@ def c51_loss(q: QOutputs, batch: Transition, hp, settings):
 
 
 def quantile_loss(q: QOutputs, batch: Transition, hp, settings):
-  """Quantile regression Q-learning (Huber parameter 1 with loss='huber')."""
+  """Quantile regression Q-learning (Huber parameter 1 with loss='huber').
+
+  The fractions `tau` are QR-DQN's fixed midpoints [N] or, for IQN, the ones
+  sampled per transition [B, N]; the target and the selector may hold any
+  number of samples of their own (N', K).
+  """
   del hp
   selector = q.online_t if settings.double_q else q.target_t
+  tau_axis = 0 if q.online_tm1.tau.ndim == 2 else None
   loss = jax.vmap(rlax.quantile_q_learning,
-                  in_axes=(0, None, 0, 0, 0, 0, 0, None))(
+                  in_axes=(0, tau_axis, 0, 0, 0, 0, 0, None))(
       q.online_tm1.q_dist, q.online_tm1.tau, batch.action, batch.reward,
       batch.discount, selector.q_dist, q.target_t.q_dist,
       1.0 if settings.loss == "huber" else 0.0)
@@ -269,14 +280,21 @@ def importance_exponent(settings: Settings, hp, env_steps) -> jax.Array:
   return hp.importance_exponent + (1.0 - hp.importance_exponent) * frac
 
 
-def loss_fn(params, state: State, batch: Transition, weights, hp, *, net,
-            loss, settings):
-  """The weighted loss of a batch and its metrics; gradients in `params`."""
+def loss_fn(params, state: State, batch: Transition, weights, key, hp, *,
+            net, loss, settings):
+  """The weighted loss of a batch and its metrics; gradients in `params`.
+
+  Each of the four network calls gets a key of its own (a sampling network
+  such as IQN's draws independent quantile fractions for each); a
+  deterministic network ignores them, and XLA drops the unused draws.
+  """
   stop = jax.lax.stop_gradient
-  q = QOutputs(online_tm1=net.apply(params, batch.obs),
-               online_t=stop(net.apply(state.params, batch.next_obs)),
-               target_tm1=stop(net.apply(state.target_params, batch.obs)),
-               target_t=stop(net.apply(state.target_params, batch.next_obs)))
+  keys = jax.random.split(key, 4)
+  q = QOutputs(
+      online_tm1=net.apply(params, batch.obs, keys[0]),
+      online_t=stop(net.apply(state.params, batch.next_obs, keys[1])),
+      target_tm1=stop(net.apply(state.target_params, batch.obs, keys[2])),
+      target_t=stop(net.apply(state.target_params, batch.next_obs, keys[3])))
   per_example, priority = loss(q, batch, hp, settings)
   chex.assert_shape([per_example, priority], batch.action.shape)
   q_a = jnp.take_along_axis(q.online_tm1.q_values, batch.action[:, None],
@@ -305,7 +323,6 @@ def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
   Returns:
     (state, metrics, priorities [N]) as `offpolicy.make_learn` expects.
   """
-  del key
   metrics = {}
   weights = jnp.ones_like(sample.batch.reward)
   if settings.prioritised:
@@ -313,7 +330,7 @@ def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
     weights = offpolicy.importance_weights(sample.probabilities, beta)
     metrics["train/importance_exponent"] = beta
   grads, (priority, loss_metrics) = jax.grad(loss_fn, has_aux=True)(
-      state.params, state, sample.batch, weights, hp, net=net, loss=loss,
+      state.params, state, sample.batch, weights, key, hp, net=net, loss=loss,
       settings=settings)
   metrics.update(loss_metrics)
   params, opt_state, lr = opt.step(state.params, grads, state.opt_state,
@@ -338,7 +355,8 @@ def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
       hp, settings) -> (loss [N], priority [N])`. Default: the one
       `settings.distributional` selects.
     network: a Haiku-transformed Q network (`init(key, obs)`, `apply(params,
-      obs)` -> a head output with `q_values`); default `make_network`.
+      obs, key)` -> a head output with `q_values`; the key is for a network
+      that samples, such as IQN's); default `make_network`.
 
   Returns:
     Agent(init, act, learn).
@@ -359,15 +377,15 @@ def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
     return State(params, params, opt.init(params), replay.init(), zero, zero)
 
   def act(state, obs, key, hp, evaluation=False):
-    q_values = net.apply(state.params, obs).q_values               # [B, A]
-    greedy = jnp.argmax(q_values, axis=-1).astype(jnp.int32)
+    # The network's key is folded off `key`, which exploration keeps as it
+    # was before networks took keys (a deterministic net ignores it).
+    q_values = net.apply(state.params, obs,
+                         jax.random.fold_in(key, 1)).q_values      # [B, A]
     if evaluation:
-      return greedy, ()
-
+      return jnp.argmax(q_values, axis=-1).astype(jnp.int32), ()
     eps = epsilon(settings, hp, state.env_steps)
-    return offpolicy.explore(
-        state, key, spec, settings,
-        lambda key: epsilon_greedy(key, q_values, eps)), ()
+    policy = lambda k: epsilon_greedy(k, q_values, eps)
+    return offpolicy.explore(state, key, spec, settings, policy), ()
 
   step = functools.partial(update, net=net, loss=loss, opt=opt,
                            settings=settings)

@@ -27,7 +27,7 @@ Metrics (means over the update's minibatches):
 """
 import dataclasses
 import functools
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import chex
 import haiku as hk
@@ -62,6 +62,8 @@ class Settings(s.Settings):
       False, "clip the value loss around the rollout's values", s.boolean)
   anneal_learning_rate: bool = s.setting(
       True, "decay the rate linearly to 0 over the run", s.boolean)
+  optimizer: str = s.setting("adam", "'adam' or 'rmsprop' (eps 1e-5 both)",
+                             s.one_of(*optim.KINDS))
 
   def check(self):
     super().check()
@@ -155,6 +157,45 @@ def make_network(settings: Settings, spec: EnvSpec):
 def shuffle(key, n):
   """A random permutation of range(n) with a single sort."""
   return jnp.argsort(jax.random.bits(key, (n,)))
+
+
+def take_rows(batch, idx):
+  """The rows `idx` of every [N, ...] leaf of `batch`."""
+  return jax.tree.map(lambda x: x[idx], batch)
+
+
+def epochs(step: Callable, state, batch, key, num_epochs: int,
+           num_minibatches: int, *, num_samples: Optional[int] = None,
+           take: Callable = take_rows):
+  """`num_epochs` passes of shuffled minibatches over a batch.
+
+  Args:
+    step: `step(state, minibatch) -> (state, metrics)`, one gradient step.
+    state: the learner's state.
+    batch: a pytree of [N, ...] arrays (or what `take` reads).
+    key: the shuffles' key (one permutation per epoch).
+    num_epochs, num_minibatches: static; `num_minibatches` must divide
+      `num_samples`.
+    num_samples: how many units are shuffled (default: N, the leading size
+      of `batch`'s leaves; recurrent PPO shuffles whole environments).
+    take: `take(batch, indices [num_samples // num_minibatches]) ->
+      minibatch` (default: those rows of every leaf).
+
+  Returns:
+    (state, metrics averaged over every minibatch of every epoch).
+  """
+  if num_samples is None:
+    num_samples = jax.tree.leaves(batch)[0].shape[0]
+
+  def epoch(state, key):
+    order = shuffle(key, num_samples).reshape(num_minibatches, -1)
+    def minibatch(state, idx):
+      return step(state, take(batch, idx))
+    return jax.lax.scan(minibatch, state, order)
+
+  state, metrics = jax.lax.scan(epoch, state,
+                                jax.random.split(key, num_epochs))
+  return state, jax.tree.map(jnp.mean, metrics)
 
 
 # Hooks. Each receives hp, so a variant's traced coefficients reach it.
@@ -258,12 +299,11 @@ def make(settings: Settings, spec: EnvSpec,
     value_loss: `(value [N], batch: Batch, hp, settings) -> []`.
   """
   net = make_network(settings, spec)
-  opt = optim.make(eps=1e-5, clip=True,
+  opt = optim.make(eps=1e-5, clip=True, kind=settings.optimizer,
                    decay_steps=(settings.total_gradient_steps
                                 if settings.anneal_learning_rate else None))
   step = functools.partial(update, opt=opt, net=net, settings=settings,
                            policy_loss=policy_loss, value_loss=value_loss)
-  num_samples = settings.steps_per_learn
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)
 
   def init(key, hp):
@@ -285,16 +325,9 @@ def make(settings: Settings, spec: EnvSpec,
     batch = make_batch(state.params, trajectory, hp, net=net, spec=spec,
                        advantage_fn=advantage_fn)
 
-    def epoch(state, key):
-      order = shuffle(key, num_samples).reshape(settings.num_minibatches,
-                                                settings.minibatch_size)
-      def minibatch(state, idx):
-        return step(state, jax.tree.map(lambda x: x[idx], batch), hp)
-      return jax.lax.scan(minibatch, state, order)
-
-    state, metrics = jax.lax.scan(
-        epoch, state, jax.random.split(key, settings.num_epochs))
-    metrics = jax.tree.map(jnp.mean, metrics)
+    state, metrics = epochs(lambda st, mb: step(st, mb, hp), state, batch,
+                            key, settings.num_epochs,
+                            settings.num_minibatches)
     metrics["train/gradient_steps"] = jnp.asarray(gradient_steps, jnp.float32)
     return state, metrics
 

@@ -166,13 +166,12 @@ def make(settings: Settings, spec: EnvSpec,
   The hooks are PPO's (see `agents.ppo.make`).
   """
   net = make_network(settings, spec)
-  opt = optim.make(eps=1e-5, clip=True,
+  opt = optim.make(eps=1e-5, clip=True, kind=settings.optimizer,
                    decay_steps=(settings.total_gradient_steps
                                 if settings.anneal_learning_rate else None))
   step = functools.partial(ppo.update, opt=opt, net=_Unrolled(net),
                            settings=settings, policy_loss=policy_loss,
                            value_loss=value_loss)
-  envs_per_minibatch = settings.num_envs // settings.num_minibatches
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)
 
   def initial_carry(key, num_envs):
@@ -198,16 +197,10 @@ def make(settings: Settings, spec: EnvSpec,
     batch = make_batch(state.params, trajectory, hp, net=net,
                        advantage_fn=advantage_fn)
 
-    def epoch(state, key):
-      order = ppo.shuffle(key, settings.num_envs).reshape(
-          settings.num_minibatches, envs_per_minibatch)
-      return jax.lax.scan(
-          lambda state, envs: step(state, minibatch(batch, envs), hp),
-          state, order)
-
-    state, metrics = jax.lax.scan(
-        epoch, state, jax.random.split(key, settings.num_epochs))
-    metrics = jax.tree.map(jnp.mean, metrics)
+    state, metrics = ppo.epochs(
+        lambda st, mb: step(st, mb, hp), state, batch, key,
+        settings.num_epochs, settings.num_minibatches,
+        num_samples=settings.num_envs, take=minibatch)
     metrics["train/gradient_steps"] = jnp.asarray(gradient_steps, jnp.float32)
     return state, metrics
 

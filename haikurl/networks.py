@@ -69,12 +69,25 @@ class QValues(NamedTuple):
 
 def mlp(hidden_sizes: Sequence[int], act: str = "tanh",
         activate_final: bool = True, name: str = "mlp",
-        init: str = "orthogonal") -> hk.Module:
+        init: str = "orthogonal", layer_norm: bool = False) -> Callable:
   """An MLP; by default orthogonal(sqrt 2) weights, as in PPO implementations
-  (`init`: one of TORSO_INITS)."""
-  return hk.nets.MLP(list(hidden_sizes), w_init=torso_init(init),
-                     activation=activation(act), activate_final=activate_final,
-                     name=name)
+  (`init`: one of TORSO_INITS). With `layer_norm`, every hidden layer is
+  Linear -> LayerNorm -> nonlinearity (PQN, Gallici et al. 2024)."""
+  if not layer_norm:
+    return hk.nets.MLP(list(hidden_sizes), w_init=torso_init(init),
+                       activation=activation(act),
+                       activate_final=activate_final, name=name)
+
+  def forward(x):
+    with hk.experimental.name_scope(name):
+      for i, size in enumerate(hidden_sizes):
+        x = hk.Linear(size, w_init=torso_init(init), name=f"linear_{i}")(x)
+        if i < len(hidden_sizes) - 1 or activate_final:
+          x = hk.LayerNorm(-1, create_scale=True, create_offset=True,
+                           name=f"layer_norm_{i}")(x)
+          x = activation(act)(x)
+    return x
+  return forward
 
 
 class _PatchConv2D(hk.Module):
@@ -121,16 +134,18 @@ def minatar_cnn(x: jax.Array, act: str = "relu",
 
 
 def torso(obs: jax.Array, hidden_sizes: Sequence[int], act: str,
-          name: str, init: str = "orthogonal") -> jax.Array:
+          name: str, init: str = "orthogonal",
+          layer_norm: bool = False) -> jax.Array:
   """Flat observations go to an MLP; images [B, H, W, C] first to a CNN.
-  `init` names the layers' weight initialisation (TORSO_INITS)."""
+  `init` names the layers' weight initialisation (TORSO_INITS);
+  `layer_norm` puts a LayerNorm before each of the MLP's nonlinearities."""
   with hk.experimental.name_scope(name):
     x = obs
     if x.ndim == 4:
       x = minatar_cnn(x, act, init)
     else:
       x = x.reshape(x.shape[0], -1)
-    return mlp(hidden_sizes, act, init=init)(x)
+    return mlp(hidden_sizes, act, init=init, layer_norm=layer_norm)(x)
 
 
 def categorical_head(x: jax.Array, num_actions: int) -> CategoricalPolicy:
@@ -264,7 +279,7 @@ class CategoricalQ(NamedTuple):
 class QuantileQ(NamedTuple):
   q_values: jax.Array  # [B, A] means of the quantiles
   q_dist: jax.Array    # [B, N, A] quantile values (rlax's layout)
-  tau: jax.Array       # [N] quantile midpoints (2i + 1) / 2N
+  tau: jax.Array       # [N] midpoints (2i + 1) / 2N (QR); [B, N] sampled (IQN)
 
 
 def _action_outputs(x: jax.Array, num_actions: int, num_outputs: int,
@@ -318,4 +333,52 @@ def quantile_q_head(x: jax.Array, num_actions: int, num_quantiles: int,
   dist = _action_outputs(x, num_actions, num_quantiles, dueling)  # [B, A, N]
   dist = jnp.swapaxes(dist, 1, 2)                                 # [B, N, A]
   tau = (jnp.arange(num_quantiles, dtype=jnp.float32) + 0.5) / num_quantiles
+  return QuantileQ(jnp.mean(dist, axis=1), dist, tau)
+
+
+def cosine_embedding(tau: jax.Array, num_cosines: int) -> jax.Array:
+  """IQN's embedding of quantile fractions: cos(pi * i * tau), i < n.
+
+  Args:
+    tau: [...] fractions in [0, 1].
+    num_cosines: n (64 in Dabney et al., 2018).
+
+  Returns:
+    [..., n]; entry i = 0 is 1 for every tau (as in the paper and rejax).
+  """
+  i = jnp.arange(num_cosines, dtype=tau.dtype).reshape(
+      (1,) * tau.ndim + (num_cosines,))
+  return jnp.cos(jnp.pi * tau[..., None] * i)
+
+
+def implicit_quantile_head(x: jax.Array, num_actions: int, tau: jax.Array,
+                           num_cosines: int, act: str,
+                           dueling: bool = False) -> QuantileQ:
+  """IQN's head (Dabney et al., 2018): Z_tau(s, a) at sampled fractions.
+
+  The state features psi(s) [B, F] are multiplied elementwise by the
+  fractions' embedding phi(tau) = relu(Linear_F(cos(pi i tau))) [B, N, F];
+  one hidden layer of F units (nonlinearity `act`) then gives the
+  quantile values of every action, as DQN Zoo's and rejax's IQN.
+
+  Args:
+    x: [B, F] state features (the torso's output).
+    num_actions: A.
+    tau: [B, N] sampled fractions.
+    num_cosines: size of the cosine embedding.
+    act: the nonlinearity of the layer after the product.
+    dueling: value and advantage streams per sampled fraction.
+
+  Returns:
+    QuantileQ with q_values [B, A] (the mean over the N samples: the
+    risk-neutral Q), q_dist [B, N, A] and tau [B, N].
+  """
+  batch, features = x.shape
+  num_taus = tau.shape[1]
+  phi = jax.nn.relu(hk.Linear(features, name="tau_embedding")(
+      cosine_embedding(tau, num_cosines)))                        # [B, N, F]
+  h = (x[:, None, :] * phi).reshape(batch * num_taus, features)
+  h = activation(act)(hk.Linear(features, name="quantile_hidden")(h))
+  dist = _action_outputs(h, num_actions, 1, dueling)[..., 0]      # [BN, A]
+  dist = dist.reshape(batch, num_taus, num_actions)
   return QuantileQ(jnp.mean(dist, axis=1), dist, tau)

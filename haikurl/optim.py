@@ -5,7 +5,7 @@
     params, opt_state, lr = opt.step(params, grads, opt_state,
                                      hp.learning_rate, hp.max_grad_norm)
 
-The chain is global-norm clipping (optional), Adam, an optional linear decay
+The chain is global-norm clipping (optional), Adam (or RMSProp), an optional linear decay
 of the rate to 0 over `decay_steps` steps, and the rate. The rate and the
 clipping norm come from the traced `HParams` at every step (the chain is
 rebuilt around them inside the trace: an optax transformation is a pair of
@@ -33,24 +33,37 @@ def linear_decay(decay_steps: int) -> Callable[[jax.Array], jax.Array]:
                                    0.0)
 
 
+KINDS = ("adam", "rmsprop")
+
+
 def make(eps: float = 1e-8, clip: bool = False,
-         decay_steps: Optional[int] = None) -> Optimizer:
-  """Adam with a traced rate, optional clipping and linear decay.
+         decay_steps: Optional[int] = None, kind: str = "adam",
+         rmsprop_decay: float = 0.99) -> Optimizer:
+  """Adam (or RMSProp) with a traced rate, optional clipping and linear decay.
 
   Args:
-    eps: Adam's epsilon (static).
+    eps: Adam's (or RMSProp's) epsilon (static).
     clip: clip gradients by their global norm (`max_grad_norm` in `step`).
     decay_steps: if given, the rate decays linearly to 0 over this many
       steps (counted by the optimiser's state).
+    kind: "adam", or "rmsprop" (optax.scale_by_rms: no momentum, eps added
+      outside the square root, as A2C implementations: rlpyt, SB3).
+    rmsprop_decay: RMSProp's decay of the squared-gradient average.
 
   Returns:
     An Optimizer.
   """
+  if kind not in KINDS:
+    raise ValueError(f"unknown optimiser {kind!r}; known: {KINDS}.")
   decay = linear_decay(decay_steps) if decay_steps else None
 
   def chain(learning_rate, max_grad_norm) -> optax.GradientTransformation:
     parts = [optax.clip_by_global_norm(max_grad_norm)] if clip else []
-    parts.append(optax.scale_by_adam(eps=eps))
+    if kind == "adam":
+      parts.append(optax.scale_by_adam(eps=eps))
+    else:
+      parts.append(optax.scale_by_rms(decay=rmsprop_decay, eps=eps,
+                                      eps_in_sqrt=False, initial_scale=0.0))
     if decay is not None:
       parts.append(optax.scale_by_schedule(decay))
     parts.append(optax.scale_by_learning_rate(learning_rate))

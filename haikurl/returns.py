@@ -47,6 +47,43 @@ def batched_truncated_gae(r_t, discount_t, truncated_t, v_tm1, v_t, lambda_):
       r_t, discount_t, truncated_t, v_tm1, v_t, lambda_)
 
 
+def truncated_lambda_returns(r_t: Array, discount_t: Array,
+                             truncated_t: Array, v_t: Array,
+                             lambda_) -> Array:
+  """Lambda-returns of one trajectory of length T that respect episode ends.
+
+  G_t = r_t + discount_t * ((1 - l_t) * v_t + l_t * G_{t+1}), with
+  l_t = lambda * (1 - truncated_t) and G_T's place taken by v_t at the last
+  step (`rlax.lambda_returns`): a termination (discount 0) stops at r_t; a
+  truncation bootstraps from v_t, the value of the true last observation,
+  and cuts the trace, so the next episode's rewards never enter. With
+  v_t = max_a Q(o_t, a) these are Peng's Q(lambda) targets of PQN (Gallici
+  et al., 2024).
+
+  Args:
+    r_t: [T] rewards.
+    discount_t: [T] gamma at a continuing step, 0 at a termination.
+    truncated_t: [T] 1 (or True) where a time limit cut the episode.
+    v_t: [T] values of the observations reached *before any auto-reset*.
+    lambda_: scalar lambda.
+
+  Returns:
+    [T] returns.
+  """
+  chex.assert_rank([r_t, discount_t, truncated_t, v_t], 1)
+  chex.assert_equal_shape([r_t, discount_t, truncated_t, v_t])
+  lambdas = lambda_ * (1.0 - truncated_t.astype(r_t.dtype))
+  return rlax.lambda_returns(r_t, discount_t, v_t, lambdas,
+                             stop_target_gradients=True)
+
+
+def batched_truncated_lambda_returns(r_t, discount_t, truncated_t, v_t,
+                                     lambda_):
+  """`truncated_lambda_returns` over a [T, B] batch; returns [T, B]."""
+  return jax.vmap(truncated_lambda_returns, in_axes=(1, 1, 1, 1, None),
+                  out_axes=1)(r_t, discount_t, truncated_t, v_t, lambda_)
+
+
 class NStep(NamedTuple):
   """An n-step return cut at the first episode end, ready for a 1-step rule.
 

@@ -164,6 +164,7 @@ def hparam_defaults(hparams_cls: Type) -> Dict[str, Any]:
 def extend_hparams(base: Type, name: str = "HParams",
                    checks: Optional[Dict[str, Check]] = None,
                    keep: Optional[Tuple[str, ...]] = None,
+                   defaults: Optional[Dict[str, float]] = None,
                    **fields: float) -> Type:
   """`base`'s fields and defaults plus new traced fields with defaults.
 
@@ -171,14 +172,20 @@ def extend_hparams(base: Type, name: str = "HParams",
 
   The agent's code reads `hp.learning_rate` as before; a variant's hooks
   read `hp.alpha`. `checks` adds value checks for the new fields; `keep`
-  keeps only those of `base`'s fields (for an agent that reads fewer).
+  keeps only those of `base`'s fields (for an agent that reads fewer);
+  `defaults` gives some of `base`'s fields other defaults.
   """
   clash = [f for f in fields if f in base._fields]
   if clash:
     raise ValueError(f"extend_hparams: {clash} are already fields of "
                      f"{base.__name__}.")
   kept = tuple(f for f in base._fields if keep is None or f in keep)
+  unknown = sorted(set(defaults or {}) - set(kept))
+  if unknown:
+    raise ValueError(f"extend_hparams: defaults for {unknown}, which are not "
+                     f"kept fields of {base.__name__}.")
   base_defaults = {f: d for f, d in hparam_defaults(base).items() if f in kept}
+  base_defaults.update(defaults or {})
   cls = NamedTuple(name, [(f, float) for f in kept + tuple(fields)])
   cls.__new__.__defaults__ = tuple(
       [base_defaults[f] for f in kept] + list(fields.values()))

@@ -47,7 +47,11 @@ ENVS = {  # env names each agent accepts
     "sac": ["gymnax:Pendulum-v1", "gymnax:CartPole-v1"],
     "td3": ["gymnax:Pendulum-v1", "gymnax:MountainCarContinuous-v0"],
     "ddpg": ["gymnax:Pendulum-v1", "gymnax:MountainCarContinuous-v0"],
+    "a2c": ["gymnax:CartPole-v1", "gymnax:Pendulum-v1"],
+    "pqn": ["gymnax:CartPole-v1", "gymnax:Acrobot-v1"],
+    "iqn": ["gymnax:CartPole-v1", "gymnax:Acrobot-v1"],
 }
+ON_POLICY = ("ppo", "ppo_rnn", "a2c", "pqn")
 LR = st.floats(1e-5, 1e-2)
 
 
@@ -61,17 +65,22 @@ def valid_configs(draw, agent):
                 iterations=draw(st.integers(1, 3)),
                 env=draw(st.sampled_from(ENVS[agent])))
   overrides = {}
-  if agent in ("ppo", "ppo_rnn"):
+  if agent in ON_POLICY:
     # ppo_rnn's minibatches are sets of whole environments' sequences.
     units = num_envs if agent == "ppo_rnn" else samples
     kwargs["num_minibatches"] = draw(st.sampled_from(
         [d for d in range(1, units + 1) if units % d == 0]))
     kwargs["num_epochs"] = draw(st.integers(1, 2))
-    overrides.update(learning_rate=draw(LR), gae_lambda=draw(st.floats(0.8, 1.0)),
-                     entropy_coef=draw(st.floats(0.0, 0.05)))
+    overrides.update(learning_rate=draw(LR))
+    if agent == "pqn":
+      overrides.update(q_lambda=draw(st.floats(0.0, 1.0)),
+                       layer_norm=draw(st.booleans()))
+    else:
+      overrides.update(gae_lambda=draw(st.floats(0.8, 1.0)),
+                       entropy_coef=draw(st.floats(0.0, 0.05)))
   else:
     batch = draw(st.integers(1, 16))
-    n_step = draw(st.integers(1, 3)) if agent == "dqn" else 1
+    n_step = draw(st.integers(1, 3)) if agent in ("dqn", "iqn") else 1
     if agent == "r2d2":  # rows hold two of tiny's 4-step sequences
       low = max(batch, num_envs * max(2 * 4, rollout_length), 8)
     else:
@@ -81,12 +90,15 @@ def valid_configs(draw, agent):
                   # below the run's length (a longer one is refused)
                   learning_starts=draw(st.integers(
                       0, min(16, samples * kwargs["iterations"] - 1))))
-  if agent == "dqn":
+  if agent in ("dqn", "iqn"):
     overrides.update(
         learning_rate=draw(LR), n_step=n_step,
-        distributional=draw(st.sampled_from(["none", "c51", "qr"])),
         dueling=draw(st.booleans()), double_q=draw(st.booleans()),
+        prioritised=draw(st.booleans()),
         replay_ratio=draw(st.sampled_from([1, 2])) / samples)
+    if agent == "dqn":
+      overrides["distributional"] = draw(st.sampled_from(["none", "c51",
+                                                          "qr"]))
   elif agent == "r2d2":
     overrides.update(
         learning_rate=draw(LR), n_step=draw(st.integers(1, 3)),
@@ -121,7 +133,8 @@ def test_random_valid_configs_train(agent):
 
 # One bad field each: (path, value) or a callable config -> None.
 def _bad_env(c):
-  c.env = {"dqn": "gymnax:Pendulum-v1", "r2d2": "gymnax:Pendulum-v1",
+  c.env = {"dqn": "gymnax:Pendulum-v1", "iqn": "gymnax:Pendulum-v1",
+           "pqn": "gymnax:Pendulum-v1", "r2d2": "gymnax:Pendulum-v1",
            "td3": "gymnax:CartPole-v1",
            "ddpg": "gymnax:CartPole-v1"}.get(c.agent.name, "gymnax:CartPol-v1")
 
