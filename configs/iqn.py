@@ -22,9 +22,9 @@ from configs import dqn
 PRESETS = {
     "CartPole-v1": dict(
         dqn.ENVS["CartPole-v1"],
-        agent=dict(buffer_size=131_072, learning_rate=1e-3, replay_ratio=0.25,
-                   batch_size=64, num_tau_samples=16,
-                   num_tau_prime_samples=16, num_quantile_samples=16)),
+        agent=dict(buffer_size=131_072, learning_rate=2e-3, replay_ratio=0.25,
+                   n_step=3, batch_size=64, num_tau_samples=8,
+                   num_tau_prime_samples=8, num_quantile_samples=16)),
     "Acrobot-v1": dict(dqn.ENVS["Acrobot-v1"],
                        agent=dict(buffer_size=131_072, num_tau_samples=32,
                                   num_tau_prime_samples=32,
