@@ -280,21 +280,45 @@ def importance_exponent(settings: Settings, hp, env_steps) -> jax.Array:
   return hp.importance_exponent + (1.0 - hp.importance_exponent) * frac
 
 
-def loss_fn(params, state: State, batch: Transition, weights, key, hp, *,
-            net, loss, settings):
-  """The weighted loss of a batch and its metrics; gradients in `params`.
+def q_outputs(net, params, state: State, batch: Transition, key,
+              num_samples=None) -> QOutputs:
+  """The default `outputs` hook: the four network calls a loss may use.
 
-  Each of the four network calls gets a key of its own (a sampling network
-  such as IQN's draws independent quantile fractions for each); a
-  deterministic network ignores them, and XLA drops the unused draws.
+  Each call gets a key of its own (a sampling network such as IQN's draws
+  independent quantile fractions for each); a deterministic network ignores
+  them, and XLA drops the unused draws and the outputs no loss reads.
+
+  Args:
+    net: the Q network (`apply(params, obs, key[, num_samples])`).
+    params: the online parameters being differentiated.
+    state: for `state.params` (online, no gradient) and `target_params`.
+    batch: Transition [B].
+    key: split into one key per call.
+    num_samples: None, or for a sampling network the fractions each call
+      draws: (online at obs_tm1, online at the bootstrap observation, target
+      at obs_tm1, target at the bootstrap observation); IQN's (N, K, N', N').
   """
   stop = jax.lax.stop_gradient
   keys = jax.random.split(key, 4)
-  q = QOutputs(
-      online_tm1=net.apply(params, batch.obs, keys[0]),
-      online_t=stop(net.apply(state.params, batch.next_obs, keys[1])),
-      target_tm1=stop(net.apply(state.target_params, batch.obs, keys[2])),
-      target_t=stop(net.apply(state.target_params, batch.next_obs, keys[3])))
+  def call(i, p, obs):
+    if num_samples is None:
+      return net.apply(p, obs, keys[i])
+    return net.apply(p, obs, keys[i], num_samples[i])
+  return QOutputs(
+      online_tm1=call(0, params, batch.obs),
+      online_t=stop(call(1, state.params, batch.next_obs)),
+      target_tm1=stop(call(2, state.target_params, batch.obs)),
+      target_t=stop(call(3, state.target_params, batch.next_obs)))
+
+
+def loss_fn(params, state: State, batch: Transition, weights, key, hp, *,
+            outputs, loss, settings):
+  """The weighted loss of a batch and its metrics; gradients in `params`.
+
+  `outputs(params, state, batch, key) -> QOutputs` makes the network calls
+  (`q_outputs` by default); only `online_tm1` may carry gradients.
+  """
+  q = outputs(params, state, batch, key)
   per_example, priority = loss(q, batch, hp, settings)
   chex.assert_shape([per_example, priority], batch.action.shape)
   q_a = jnp.take_along_axis(q.online_tm1.q_values, batch.action[:, None],
@@ -316,7 +340,7 @@ def target_update(params, target_params, num_updates, hp, settings):
   return new_target
 
 
-def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
+def update(state: State, sample: offpolicy.Sample, key, hp, *, outputs, loss,
            opt: optim.Optimizer, settings: Settings):
   """One gradient step on a sampled batch, then the target update.
 
@@ -330,8 +354,8 @@ def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
     weights = offpolicy.importance_weights(sample.probabilities, beta)
     metrics["train/importance_exponent"] = beta
   grads, (priority, loss_metrics) = jax.grad(loss_fn, has_aux=True)(
-      state.params, state, sample.batch, weights, key, hp, net=net, loss=loss,
-      settings=settings)
+      state.params, state, sample.batch, weights, key, hp, outputs=outputs,
+      loss=loss, settings=settings)
   metrics.update(loss_metrics)
   params, opt_state, lr = opt.step(state.params, grads, state.opt_state,
                                    hp.learning_rate, hp.max_grad_norm)
@@ -345,7 +369,7 @@ def update(state: State, sample: offpolicy.Sample, key, hp, *, net, loss,
 
 
 def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
-         network=None) -> Agent:
+         network=None, outputs: Callable = None) -> Agent:
   """Builds DQN's init, act and learn for `spec` from static `settings`.
 
   Args:
@@ -357,6 +381,10 @@ def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
     network: a Haiku-transformed Q network (`init(key, obs)`, `apply(params,
       obs, key)` -> a head output with `q_values`; the key is for a network
       that samples, such as IQN's); default `make_network`.
+    outputs: the network-calls hook `outputs(params, state, batch, key) ->
+      QOutputs` of the loss; default `q_outputs` with `network` (a sampling
+      network passes its sample counts: `functools.partial(q_outputs, net,
+      num_samples=...)`).
 
   Returns:
     Agent(init, act, learn).
@@ -387,7 +415,9 @@ def make(settings: Settings, spec: EnvSpec, loss: Callable = None,
     policy = lambda k: epsilon_greedy(k, q_values, eps)
     return offpolicy.explore(state, key, spec, settings, policy), ()
 
-  step = functools.partial(update, net=net, loss=loss, opt=opt,
+  if outputs is None:
+    outputs = functools.partial(q_outputs, net)
+  step = functools.partial(update, outputs=outputs, loss=loss, opt=opt,
                            settings=settings)
   engine_learn = offpolicy.make_learn(settings, replay, step)
 

@@ -402,12 +402,12 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
   the keys its `agent` section has, never by its name (`*hidden_sizes` ->
   (hidden, hidden), a recurrent core's `core_size` and `head_sizes`,
   `buffer_size`, `batch_size`, `learning_starts`, `num_minibatches`,
-  `num_epochs`, `num_atoms`, replayed sequences (R2D2's `sequence_length`
-  4, `sequence_period` 2, `burn_in` 1, `n_step` 2); `replay_ratio` -> one
-  gradient step per learn
-  call). The run is `periods` evaluation periods of `iterations` learn
-  calls of `num_envs * rollout_length` env steps, with 2 evaluation
-  episodes. `config` is not modified.
+  `num_epochs`, `num_atoms` (and IQN's sample counts), replayed sequences
+  (R2D2's `sequence_length` 4, `sequence_period` 2, `burn_in` 1, `n_step`
+  2); `replay_ratio` -> one gradient step per learn call). The run is
+  `periods` evaluation periods of `iterations` learn calls of `num_envs *
+  rollout_length` env steps, with 2 evaluation episodes. `config` is not
+  modified.
 
   Args:
     config: a full config (e.g. a preset from configs/*.py).
@@ -445,6 +445,10 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
                                      steps * iterations * periods - 1),
                  num_minibatches=num_minibatches, num_epochs=num_epochs,
                  num_atoms=num_atoms, replay_ratio=1.0 / steps)
+    # IQN's sample counts (N, N', K) shrink with the atoms.
+    sizes.update({k: num_atoms for k in ("num_tau_samples",
+                                         "num_tau_prime_samples",
+                                         "num_quantile_samples")})
     for key, value in sizes.items():
       if key in a:
         a[key] = value

@@ -68,3 +68,15 @@ def check_builds_and_acts(config):
       assert np.all(np.abs(np.asarray(action)) <= 1.0)
   with pytest.raises(AttributeError):
     config.agent.learning_rat = 1.0   # locked: a typo fails
+
+
+def eval_returns(config, num_seeds: int = 4) -> np.ndarray:
+  """[num_seeds, periods] evaluation returns of `config`, its seeds vmapped
+  in one program (keys split from `config.seed`): learning tests assert a
+  median or mean over them, since one seed's curve differs across CPUs."""
+  train = haikurl.make_train(config)
+  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
+  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds),
+                    train.default_hparams)
+  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
+  return np.asarray(metrics["eval/episode_return"])

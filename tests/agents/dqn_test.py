@@ -14,6 +14,7 @@ from haikurl import settings as settings_lib
 from haikurl import networks
 from haikurl import testing
 from haikurl.types import EnvSpec, Transition
+from tests import presets
 
 
 def settings_and_hparams(preset="CartPole-v1,dqn", total_env_steps=10_000,
@@ -435,11 +436,7 @@ def eval_returns(preset, total_env_steps, num_seeds=4, **overrides):
   config.total_env_steps = total_env_steps
   for name, value in overrides.items():
     config.agent[name] = value
-  train = haikurl.make_train(config)
-  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
-  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds), train.default_hparams)
-  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
-  return np.asarray(metrics["eval/episode_return"])
+  return presets.eval_returns(config, num_seeds)
 
 
 @pytest.mark.slow
