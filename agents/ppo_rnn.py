@@ -62,6 +62,11 @@ class Settings(ppo.Settings, recurrent.CoreSettings):
                                 s.positive_ints)
   activation: str = s.setting("relu", "MLP nonlinearity",
                               s.one_of(*networks.ACTIVATIONS))
+  # PureJaxRL's PPO-RNN clips it; without, on its CartPole settings, 475 came
+  # at 169k, 247k and never (3 keys) instead of 70k-92k
+  # (benchmarks/ppo_rnn_cartpole.py).
+  clip_value_loss: bool = s.setting(
+      True, "clip the value loss around the rollout's values", s.boolean)
 
   def check(self):
     if self.num_envs % self.num_minibatches:

@@ -3,7 +3,8 @@
 Both sides run PureJaxRL's `purejaxrl/ppo_rnn.py` `__main__` settings:
 4 envs x 128 steps, 4 epochs x 4 minibatches of whole environments'
 sequences, a 128-unit relu layer, a 128-unit GRU, 128-unit relu actor and
-critic heads, lr 2.5e-4 annealed, gamma 0.99, GAE 0.95, clip 0.2, vf 0.5,
+critic heads, lr 2.5e-4 annealed, gamma 0.99, GAE 0.95, clip 0.2 (the
+value loss clipped too, as PureJaxRL's), vf 0.5,
 ent 0.01, grad clip 0.5, 499,712 env steps (976 updates; `--updates`
 changes it on both sides). One key per run
 (`jax.jit(train)`, no vmap), compiled once (lower + compile, tracing
@@ -54,6 +55,7 @@ def purejaxrl_equivalent_config(total=TOTAL):
   a.learning_rate, a.anneal_learning_rate = 2.5e-4, True
   a.discount, a.gae_lambda, a.clip_epsilon = 0.99, 0.95, 0.2
   a.value_coef, a.entropy_coef, a.max_grad_norm = 0.5, 0.01, 0.5
+  a.clip_value_loss = True
   cfg.total_env_steps = total
   cfg.eval_every = a.num_envs * a.rollout_length
   return cfg

@@ -21,7 +21,8 @@ PRESETS = {
         env_kwargs=dict(memory_length=MEMORY_LENGTH),
         agent=dict(num_envs=64, rollout_length=64, num_minibatches=4,
                    learning_rate=1e-3, entropy_coef=0.01, core_size=64,
-                   hidden_sizes=(64,), head_sizes=(64,)),
+                   hidden_sizes=(64,), head_sizes=(64,),
+                   clip_value_loss=False),  # as measured
         total_env_steps=262_144, eval_every=32_768, num_eval_episodes=64),
     # 4 seeds: 500 on every seed from 524k steps on but one evaluation
     # (655k), final 500, 500, 500, 500. Without the previous action as an
@@ -31,7 +32,8 @@ PRESETS = {
         env_kwargs=dict(observation_indices=POSITION_ONLY),
         agent=dict(num_envs=64, rollout_length=64, num_minibatches=8,
                    learning_rate=5e-4, previous_inputs=True, core_size=128,
-                   hidden_sizes=(128,), head_sizes=(128,)),
+                   hidden_sizes=(128,), head_sizes=(128,),
+                   clip_value_loss=False),  # as measured
         total_env_steps=1_048_576, eval_every=131_072),
     "CartPole-v1": dict(
         env="gymnax:CartPole-v1", agent=dict(num_envs=16, learning_rate=1e-3),
