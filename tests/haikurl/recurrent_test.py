@@ -124,6 +124,7 @@ class _Settings(NamedTuple):
   core_size: int = 8
   previous_inputs: bool = True
   static_unroll: bool = False
+  unroll_steps: int = 4  # dynamic_unroll's scan unroll (4 does not divide 6)
   hidden_sizes: tuple = (8,)
   activation: str = "relu"
 
