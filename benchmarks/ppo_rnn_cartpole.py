@@ -26,7 +26,12 @@ random actions (4 envs), the bound no loop can pass.
 PureJaxRL runs in bench_venv (flax, distrax, gymnax 0.0.9) from a checkout
 you give (its `wrappers.py` imports brax and navix at the top; without them
 in bench_venv, comment those imports out in your checkout: the CartPole
-path does not use them). Prints one JSON line.
+path does not use them), and its `ppo_rnn.py` is written for an older flax:
+on flax 0.12 two lines of `ScannedRNN` need the current GRUCell API,
+`nn.GRUCell(features=ins.shape[1])(rnn_state, ins)` and
+`nn.GRUCell(features=hidden_size).initialize_carry(jax.random.PRNGKey(0),
+(batch_size, hidden_size))` (the same cell, the same zeros). Prints one
+JSON line.
 """
 import argparse
 import json
