@@ -13,6 +13,7 @@ from haikurl import envs
 from haikurl import settings as settings_lib
 from haikurl import testing
 from haikurl.types import Transition
+from tests import presets
 
 GAMMA = 0.9
 
@@ -139,23 +140,7 @@ def test_bad_config_is_one_line_value_error():
   assert "\n" not in str(info.value)
 
 
-def eval_returns(preset, num_seeds=4, **overrides):
-  """[num_seeds, periods] greedy evaluation returns, seeds vmapped."""
-  config = a2c_config.get_config(preset)
-  for name, value in overrides.items():
-    if name in config.agent:
-      config.agent[name] = value
-    else:
-      config[name] = value
-  train = haikurl.make_train(config)
-  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
-  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds),
-                    train.default_hparams)
-  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
-  return np.asarray(metrics["eval/episode_return"])
-
-
 @pytest.mark.slow
 def test_cartpole_preset_learns():
-  returns_ = eval_returns("CartPole-v1")
+  returns_ = presets.eval_returns(a2c_config.get_config("CartPole-v1"))
   assert returns_[:, -1].mean() >= 450, returns_

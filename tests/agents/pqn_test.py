@@ -12,6 +12,7 @@ from configs import pqn as pqn_config
 from haikurl import envs
 from haikurl import settings as settings_lib
 from haikurl import testing
+from tests import presets
 from tests.haikurl.returns_lambda_test import brute_force
 
 GAMMA = 0.9
@@ -115,23 +116,7 @@ def test_bad_configs_are_one_line_value_errors():
   assert "\n" not in str(info.value)
 
 
-def eval_returns(preset, num_seeds=4, **overrides):
-  """[num_seeds, periods] greedy evaluation returns, seeds vmapped."""
-  config = pqn_config.get_config(preset)
-  for name, value in overrides.items():
-    if name in config.agent:
-      config.agent[name] = value
-    else:
-      config[name] = value
-  train = haikurl.make_train(config)
-  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
-  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds),
-                    train.default_hparams)
-  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
-  return np.asarray(metrics["eval/episode_return"])
-
-
 @pytest.mark.slow
 def test_cartpole_preset_learns():
-  returns_ = eval_returns("CartPole-v1")
+  returns_ = presets.eval_returns(pqn_config.get_config("CartPole-v1"))
   assert returns_[:, -1].mean() >= 450, returns_

@@ -15,6 +15,7 @@ from haikurl import returns
 from haikurl import settings as settings_lib
 from haikurl import types
 from haikurl.types import ActorCarry, EnvSpec, Transition
+from tests import presets
 
 SPEC = EnvSpec(name="test", obs_shape=(3,), obs_dtype=jnp.float32,
                num_actions=2, action_shape=(), action_low=None,
@@ -254,17 +255,11 @@ def test_sequences_never_cross_the_write_head(period):
 def eval_returns(preset, total_env_steps, num_seeds, **overrides):
   """[num_seeds, periods] greedy evaluation returns of `preset`, the seeds
   vmapped in one program (keys split from the config's seed)."""
-  import haikurl  # pylint: disable=g-import-not-at-top
   config = r2d2_config.get_config(preset)
   config.total_env_steps = total_env_steps
   for name, value in overrides.items():
     config.agent[name] = value
-  train = haikurl.make_train(config)
-  keys = jax.random.split(jax.random.key(config.seed), num_seeds)
-  hp = jax.tree.map(lambda x: jnp.stack([x] * num_seeds),
-                    train.default_hparams)
-  _, metrics = jax.jit(jax.vmap(train))(keys, hp)
-  return np.asarray(metrics["eval/episode_return"])
+  return presets.eval_returns(config, num_seeds)
 
 
 @pytest.mark.slow
