@@ -359,6 +359,9 @@ def summarize(config, train: Train, history, num_members: int,
 
 def _title(config, protocol: str = "") -> str:
   title = f"{config.agent.name} on {config.env}"
+  kwargs = dict(config.get("env_kwargs") or {})
+  if kwargs:  # e.g. a hidden part of the observation, a memory length
+    title += " (" + ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items())) + ")"
   return f"{title}\nevaluation: {protocol}" if protocol else title
 
 
