@@ -7,7 +7,11 @@ Partially observable tasks, where memory is the whole problem:
   memoryless policy scores 0 on average.
 - CartPole-v1-position: CartPole with the cart position and pole angle only
   (popgym's "stateless CartPole"): the velocities must be inferred.
-- Breakout-MinAtar: the MinAtar CNN before the core.
+- Breakout-MinAtar: the MinAtar CNN before the core. Measured for an
+  eighth of the preset only (262,144 of 2,097,152 steps, 2 seeds vmapped,
+  greedy evaluation of 32 episodes with sticky actions 0.1, every 65,536
+  steps): 2.8 / 3.0, 5.3 / 5.1, 5.1 / 5.5, 6.1 / 5.5 (final mean 5.8;
+  random play scores about 0.4); 123 s compile included, load 3.4.
 The agent's defaults (agents/ppo_rnn.py) are PureJaxRL's PPO-RNN settings.
 """
 from configs import common
