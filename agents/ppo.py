@@ -323,13 +323,7 @@ def make(settings: Settings, spec: EnvSpec,
   step = functools.partial(update, opt=opt, net=net, settings=settings,
                            policy_loss=policy_loss, value_loss=value_loss)
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)
-  augment_fn = augment.make(settings)
-  augment_minibatch = None
-  if augment_fn is not None:
-    def augment_minibatch(key, mb: Batch) -> Batch:
-      # The rollout's log-probabilities and values stay those of the
-      # observations acted on.
-      return mb._replace(obs=augment_fn(key, mb.obs))
+  augment_minibatch = augment.make_for_batch(settings)
 
   def init(key, hp):
     del hp

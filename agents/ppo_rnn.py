@@ -75,6 +75,11 @@ class Settings(ppo.Settings, recurrent.CoreSettings):
           f"config.agent.num_envs={self.num_envs}: a minibatch is a set of "
           "whole environments' sequences.")
     super().check()
+    if self.augmentation != "none":
+      raise ValueError(
+          f"config.agent.augmentation={self.augmentation!r}: recurrent PPO does not "
+          "augment its sequences (independent draws per frame would show "
+          "the core a jittering episode); use augmentation='none'.")
 
 
 class Extras(NamedTuple):

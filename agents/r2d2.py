@@ -72,7 +72,8 @@ State = dqn.State
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(offpolicy.Settings, recurrent.CoreSettings):
+class Settings(offpolicy.Settings, networks.TorsoSettings,
+               recurrent.CoreSettings):
   """R2D2's static settings (defaults: a small R2D2 for gymnax tasks)."""
   num_envs: int = s.setting(16, "environments stepped in parallel (one "
                             "epsilon each)", s.positive_int)
@@ -141,6 +142,11 @@ class Settings(offpolicy.Settings, recurrent.CoreSettings):
           f"config.agent.buffer_size={self.buffer_size} leaves "
           f"{steps_per_env} steps per env, fewer than {needed} (twice "
           "sequence_length, and at least rollout_length).")
+    if self.augmentation != "none":
+      raise ValueError(
+          f"config.agent.augmentation={self.augmentation!r}: R2D2 does not "
+          "augment its sequences (independent draws per frame would show "
+          "the core a jittering episode); use augmentation='none'.")
 
 
 class HParams(NamedTuple):

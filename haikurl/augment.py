@@ -150,3 +150,18 @@ def make(settings) -> Optional[Callable[[chex.PRNGKey, jax.Array], jax.Array]]:
       images = color_jitter(color_key, images, settings.color_strength)
     return images.astype(dtype) if "color" not in kinds else images
   return augment
+
+
+def make_for_batch(settings) -> Optional[Callable]:
+  """`augment(key, batch) -> batch` replacing a NamedTuple batch's `obs`
+  [N, H, W, C] by their augmentation (`make(settings)`), or None for
+  augmentation='none': the minibatch hook of `agents.ppo.epochs`, which PPO,
+  A2C and PQN pass. The batch's other fields (the rollout's log-probabilities,
+  values, targets) stay those of the observations acted on."""
+  augment = make(settings)
+  if augment is None:
+    return None
+
+  def augment_batch(key, batch):
+    return batch._replace(obs=augment(key, batch.obs))
+  return augment_batch

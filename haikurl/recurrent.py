@@ -120,10 +120,14 @@ def make(settings, spec: EnvSpec, head: Callable[[jax.Array], Any],
   hidden_sizes = (settings.hidden_sizes if hidden_sizes is None
                   else hidden_sizes)
   activation = settings.activation if activation is None else activation
+  # The torso before the core (`networks.TorsoSettings.torso`); settings
+  # without one keep today's choice.
+  encoder = getattr(settings, "encoder", networks.Encoder())
 
   def embed(obs, prev_action, prev_reward):
     """[N, ...] step inputs -> [N, F] core inputs."""
-    x = networks.torso(obs, hidden_sizes, activation, "torso")
+    x = networks.torso(obs, hidden_sizes, activation, "torso",
+                       encoder=encoder)
     if settings.previous_inputs:
       if spec.discrete:
         a = jax.nn.one_hot(prev_action, spec.num_actions)
