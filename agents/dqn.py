@@ -182,7 +182,7 @@ def make_network(settings: Settings, spec: EnvSpec):
   def forward(obs, key=None):
     del key
     x = networks.torso(obs, settings.hidden_sizes, settings.activation, "torso",
-                       settings.torso_init, settings.encoder)
+                       settings.torso_init, encoder=settings.encoder)
     if settings.distributional == "c51":
       atoms = jnp.linspace(settings.v_min, settings.v_max, settings.num_atoms)
       return networks.categorical_q_head(x, spec.num_actions, atoms,

@@ -21,6 +21,10 @@ treats every `done` as terminal); separate actor and critic heads after one
 shared torso and core, as PureJaxRL; the previous action and reward join
 the core's input when `previous_inputs` (rlpyt's convention; off by default).
 
+The torso before the core is PPO's setting `torso` (`networks.TorsoSettings`);
+image augmentation is refused (`augmentation` must stay 'none': see
+`haikurl.augment`).
+
 Metrics: PPO's (see agents/ppo.py).
 """
 import dataclasses

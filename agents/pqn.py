@@ -20,6 +20,12 @@ Deviations: rejax 0.1.3 and purejaxql treat a truncation as a termination
 (gymnax 0.0.9 reports one `done`); here it bootstraps. Adam rather than
 purejaxql's RAdam (rejax also uses Adam).
 
+Torso (`torso`, `haikurl.networks.TorsoSettings`: 'auto' keeps the MinAtar
+CNN for images, or 'mlp', 'minatar_cnn', 'impala', 'resnet') and image
+augmentation of each minibatch's observations (`augmentation`,
+`haikurl.augment`, in learn only; the Q(lambda) targets are those of the
+observations acted on).
+
 A variant changes the target through the `target_fn` hook of `make` and
 the regression through `loss`; both receive `hp`.
 
@@ -127,7 +133,7 @@ def make_network(settings: Settings, spec: EnvSpec):
   def forward(obs):
     x = networks.torso(obs, settings.hidden_sizes, settings.activation,
                        "torso", settings.torso_init, settings.layer_norm,
-                       settings.encoder)
+                       encoder=settings.encoder)
     return networks.q_head(x, spec.num_actions)
   return hk.without_apply_rng(hk.transform(forward))
 

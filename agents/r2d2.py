@@ -31,6 +31,10 @@ stored carry at its first step:
 - target network: every `target_period` gradient steps, target <- tau *
   online + (1 - tau) * target (`dqn.target_update`).
 
+Torso before the core: `torso` ('auto', 'mlp', 'minatar_cnn', 'impala',
+'resnet'; `haikurl.networks.TorsoSettings`). No image augmentation: R2D2
+refuses `augmentation` other than 'none' (see `haikurl.augment`).
+
 Exploration: Ape-X's fixed epsilon per actor, eps_i = eps^(1 + alpha i /
 (N - 1)) over the N envs of the batch (eps alone when N = 1), and uniform
 random actions before `learning_starts`. Evaluation is greedy.

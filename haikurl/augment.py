@@ -12,10 +12,16 @@ colour jitter, as pure jittable functions of (key, images [N, H, W, C]).
                 for float images in [0, 1] (Laskin et al. 2020, RAD).
 
 Augmentation belongs to learning only: agents apply it to the observations
-of a gradient batch inside `learn` (DQN and the other off-policy agents,
-through `haikurl.offpolicy.make_learn`, to both `obs` and `next_obs`, each
-with its own draw, as DrQ does with K = M = 1; PPO to each minibatch's
-observations), never in acting or evaluation. With `augmentation="none"`
+of a gradient batch inside `learn`, never in acting or evaluation. Which
+agents augment (`config.agent.augmentation`):
+  DQN, IQN, SAC, TD3, DDPG  through `haikurl.offpolicy.make_learn`: each
+                sampled batch's `obs` and `next_obs`, each with its own draw,
+                as DrQ does with K = M = 1;
+  PPO, A2C, PQN through `agents.ppo.epochs`' minibatch hook
+                (`make_for_batch`): each minibatch's observations;
+  PPO-RNN, R2D2 refuse it (one line from their settings' check): per-frame
+                draws inside a replayed or unrolled sequence would show the
+                recurrent core a jittering episode. With `augmentation="none"`
 (the default) nothing is drawn and the agents' programs are those without
 augmentation, bit for bit.
 

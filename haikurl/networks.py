@@ -303,7 +303,7 @@ def encode(obs: jax.Array, encoder: Encoder = Encoder(), act: str = "relu",
 
 def torso(obs: jax.Array, hidden_sizes: Sequence[int], act: str,
           name: str, init: str = "orthogonal",
-          layer_norm: bool = False,
+          layer_norm: bool = False, *,
           encoder: Encoder = Encoder()) -> jax.Array:
   """`encode` (by default: images [B, H, W, C] to the MinAtar CNN, anything
   else flattened), then an MLP of `hidden_sizes`. `init` names the layers'

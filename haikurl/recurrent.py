@@ -1,7 +1,8 @@
 """Recurrent networks for agents with an actor carry (`types.ActorCarry`).
 
-A recurrent network is a torso (MLP, or the MinAtar CNN for images:
-`networks.torso`) applied to each step's observation, optionally joined by
+A recurrent network is a torso (`networks.torso`: MLP, or for images the
+MinAtar CNN, IMPALA CNN or ResNet chosen by the settings' `torso`,
+`networks.TorsoSettings`) applied to each step's observation, optionally joined by
 the previous action (one-hot when discrete) and reward (rlpyt's inputs),
 then a Haiku RNN core (`hk.GRU` or `hk.LSTM`), then the agent's head. One
 set of parameters serves two uses:
