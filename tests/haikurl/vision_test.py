@@ -121,3 +121,23 @@ def test_ppo_with_impala_torso_and_shift_acts_and_learns_on_minatar():
   moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), state.params,
                        new_state.params)
   assert all(jax.tree.leaves(moved))
+
+
+@pytest.mark.parametrize("agent", ["a2c", "pqn", "iqn", "ppo_rnn", "r2d2",
+                                   "dqn", "sac"])
+def test_every_torso_taking_agent_builds_the_chosen_torso(agent):
+  # Init and act (init only for the recurrent ones; no learning: cheap); the torso's modules are named
+  # after it, before the recurrent core for ppo_rnn and r2d2.
+  import importlib  # pylint: disable=g-import-not-at-top
+  env = "Breakout-MinAtar" if agent != "sac" else None
+  module = importlib.import_module(f"configs.{agent}")
+  config = module.get_config(env) if env else module.get_config()
+  config = testing.tiny(config, env=None if env else "gymnax:Breakout-MinAtar",
+                        torso="resnet", torso_channels=(4, 8), torso_blocks=1)
+  if agent not in ("ppo_rnn", "r2d2"):    # act takes no carry
+    presets.check_builds_and_acts(config)
+  train = haikurl.make_train(config)
+  state = train.agent.init(jax.random.key(0), train.default_hparams)
+  names = [name for name in jax.tree_util.tree_flatten_with_path(
+      state)[0] if "resnet" in jax.tree_util.keystr(name[0])]
+  assert names, agent
