@@ -11,7 +11,8 @@ observation at a truncation. Discrete and continuous actions; RMSProp
 
 This module is PPO (agents/ppo.py) with one epoch of one minibatch,
 no advantage normalisation and the `policy_loss` hook below; the networks
-(separate actor and critic MLPs), the batch, the value loss, the entropy
+(separate actor and critic torsos, `torso` and image `augmentation` as
+PPO's), the batch, the value loss, the entropy
 bonus and the metrics are PPO's. The hook sees the ratio pi / pi_old, and
 -mean(log(ratio) * A) has the gradient of -mean(log pi * A) for any
 parameters (log pi_old is a constant): so `loss/policy` reads

@@ -31,6 +31,12 @@ A variant changes the learning rule through the `loss` hook of `make`
 `haikurl.settings.extend_hparams` for traced coefficients of its own) and
 the online and target networks' outputs at both ends of each transition.
 
+Torso (`torso`: 'auto' keeps the MinAtar CNN for images, or 'mlp',
+'impala', 'resnet'; `haikurl.networks.TorsoSettings`) and image
+augmentation of sampled batches (`augmentation`: DrQ's random shift of obs
+and next_obs, colour jitter; `haikurl.augment`, applied by the engine's
+`make_learn`, never when acting).
+
 Exploration: epsilon-greedy; uniform random actions before `learning_starts`,
 then epsilon decays linearly from `epsilon_start` to `epsilon_end` over the
 first `exploration_fraction` of `total_env_steps`. Target network: every
@@ -71,7 +77,7 @@ LOSSES = ("huber", "l2")
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(offpolicy.Settings):
+class Settings(offpolicy.Settings, networks.TorsoSettings):
   """DQN's static settings (defaults: the base of configs/dqn.py)."""
   num_envs: int = s.setting(16, "environments stepped in parallel",
                             s.positive_int)
@@ -176,7 +182,7 @@ def make_network(settings: Settings, spec: EnvSpec):
   def forward(obs, key=None):
     del key
     x = networks.torso(obs, settings.hidden_sizes, settings.activation, "torso",
-                       settings.torso_init)
+                       settings.torso_init, encoder=settings.encoder)
     if settings.distributional == "c51":
       atoms = jnp.linspace(settings.v_min, settings.v_max, settings.num_atoms)
       return networks.categorical_q_head(x, spec.num_actions, atoms,

@@ -77,7 +77,8 @@ def make_network(settings: Settings, spec: EnvSpec):
   drawn from `key` (their own for each row)."""
   def forward(obs, key=None, num_samples=None):
     x = networks.torso(obs, settings.hidden_sizes, settings.activation,
-                       "torso", settings.torso_init)
+                       "torso", settings.torso_init,
+                       encoder=settings.encoder)
     # init traces the network once without a key: any fractions will do.
     key = hk.next_rng_key() if key is None else key
     num_samples = (settings.num_quantile_samples if num_samples is None

@@ -3,7 +3,13 @@
 Clipped surrogate from rlax, GAE that bootstraps through time-limit
 truncation from the true last observation (`haikurl.returns`), optionally
 clipped value loss, entropy bonus, epochs x minibatches of shuffled samples,
-global gradient-norm clipping, linear learning-rate annealing.
+global gradient-norm clipping, linear learning-rate annealing. Torsos
+(`torso`: MLP, MinAtar CNN, IMPALA CNN, ResNet) from `networks.TorsoSettings`;
+image augmentation of each minibatch's observations (`augmentation`, DrQ's
+random shift and a colour jitter, `haikurl.augment`) in `learn` only. With
+augmentation the ratio compares pi(a | aug(s)) with the behaviour
+pi_old(a | s) (the plain form; Raileanu et al. 2021, DrAC, regularise
+instead).
 
 Deviations from the paper: separate actor and critic MLPs (as CleanRL and
 PureJaxRL); advantages normalised per minibatch when
@@ -36,6 +42,7 @@ import jax.numpy as jnp
 import optax
 import rlax
 
+from haikurl import augment
 from haikurl import networks
 from haikurl import optim
 from haikurl import returns
@@ -44,7 +51,7 @@ from haikurl.types import Agent, EnvSpec, Transition, check_trajectory
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(s.Settings):
+class Settings(networks.TorsoSettings, augment.AugmentSettings):
   """PPO's static settings (defaults: configs/ppo.py's CartPole-v1 preset)."""
   num_envs: int = s.setting(16, "environments stepped in parallel",
                             s.positive_int)
@@ -143,9 +150,9 @@ def make_network(settings: Settings, spec: EnvSpec):
   """Actor and critic as separate torsos; returns (policy head output, value)."""
   def forward(obs):
     actor = networks.torso(obs, settings.hidden_sizes, settings.activation,
-                           "actor")
+                           "actor", encoder=settings.encoder)
     critic = networks.torso(obs, settings.hidden_sizes, settings.activation,
-                            "critic")
+                            "critic", encoder=settings.encoder)
     if spec.discrete:
       policy = networks.categorical_head(actor, spec.num_actions)
     else:
@@ -166,7 +173,7 @@ def take_rows(batch, idx):
 
 def epochs(step: Callable, state, batch, key, num_epochs: int,
            num_minibatches: int, *, num_samples: Optional[int] = None,
-           take: Callable = take_rows):
+           take: Callable = take_rows, augment: Optional[Callable] = None):
   """`num_epochs` passes of shuffled minibatches over a batch.
 
   Args:
@@ -180,6 +187,9 @@ def epochs(step: Callable, state, batch, key, num_epochs: int,
       of `batch`'s leaves; recurrent PPO shuffles whole environments).
     take: `take(batch, indices [num_samples // num_minibatches]) ->
       minibatch` (default: those rows of every leaf).
+    augment: `augment(key, minibatch) -> minibatch`, applied to every
+      minibatch with a key of its own (image augmentation); None draws no
+      key, so the program is that without augmentation, bit for bit.
 
   Returns:
     (state, metrics averaged over every minibatch of every epoch).
@@ -188,10 +198,18 @@ def epochs(step: Callable, state, batch, key, num_epochs: int,
     num_samples = jax.tree.leaves(batch)[0].shape[0]
 
   def epoch(state, key):
+    if augment is None:
+      order = shuffle(key, num_samples).reshape(num_minibatches, -1)
+      def minibatch(state, idx):
+        return step(state, take(batch, idx))
+      return jax.lax.scan(minibatch, state, order)
+
+    key, *keys = jax.random.split(key, num_minibatches + 1)
     order = shuffle(key, num_samples).reshape(num_minibatches, -1)
-    def minibatch(state, idx):
-      return step(state, take(batch, idx))
-    return jax.lax.scan(minibatch, state, order)
+    def augmented_minibatch(state, idx_and_key):
+      idx, augment_key = idx_and_key
+      return step(state, augment(augment_key, take(batch, idx)))
+    return jax.lax.scan(augmented_minibatch, state, (order, jnp.stack(keys)))
 
   state, metrics = jax.lax.scan(epoch, state,
                                 jax.random.split(key, num_epochs))
@@ -305,6 +323,7 @@ def make(settings: Settings, spec: EnvSpec,
   step = functools.partial(update, opt=opt, net=net, settings=settings,
                            policy_loss=policy_loss, value_loss=value_loss)
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)
+  augment_minibatch = augment.make_for_batch(settings)
 
   def init(key, hp):
     del hp
@@ -327,7 +346,8 @@ def make(settings: Settings, spec: EnvSpec,
 
     state, metrics = epochs(lambda st, mb: step(st, mb, hp), state, batch,
                             key, settings.num_epochs,
-                            settings.num_minibatches)
+                            settings.num_minibatches,
+                            augment=augment_minibatch)
     metrics["train/gradient_steps"] = jnp.asarray(gradient_steps, jnp.float32)
     return state, metrics
 

@@ -21,6 +21,10 @@ treats every `done` as terminal); separate actor and critic heads after one
 shared torso and core, as PureJaxRL; the previous action and reward join
 the core's input when `previous_inputs` (rlpyt's convention; off by default).
 
+The torso before the core is PPO's setting `torso` (`networks.TorsoSettings`);
+image augmentation is refused (`augmentation` must stay 'none': see
+`haikurl.augment`).
+
 Metrics: PPO's (see agents/ppo.py).
 """
 import dataclasses
@@ -75,6 +79,11 @@ class Settings(ppo.Settings, recurrent.CoreSettings):
           f"config.agent.num_envs={self.num_envs}: a minibatch is a set of "
           "whole environments' sequences.")
     super().check()
+    if self.augmentation != "none":
+      raise ValueError(
+          f"config.agent.augmentation={self.augmentation!r}: recurrent PPO does not "
+          "augment its sequences (independent draws per frame would show "
+          "the core a jittering episode); use augmentation='none'.")
 
 
 class Extras(NamedTuple):

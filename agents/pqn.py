@@ -20,6 +20,12 @@ Deviations: rejax 0.1.3 and purejaxql treat a truncation as a termination
 (gymnax 0.0.9 reports one `done`); here it bootstraps. Adam rather than
 purejaxql's RAdam (rejax also uses Adam).
 
+Torso (`torso`, `haikurl.networks.TorsoSettings`: 'auto' keeps the MinAtar
+CNN for images, or 'mlp', 'minatar_cnn', 'impala', 'resnet') and image
+augmentation of each minibatch's observations (`augmentation`,
+`haikurl.augment`, in learn only; the Q(lambda) targets are those of the
+observations acted on).
+
 A variant changes the target through the `target_fn` hook of `make` and
 the regression through `loss`; both receive `hp`.
 
@@ -43,6 +49,7 @@ import optax
 
 from agents import dqn
 from agents import ppo
+from haikurl import augment
 from haikurl import networks
 from haikurl import optim
 from haikurl import returns
@@ -51,7 +58,7 @@ from haikurl.types import Agent, EnvSpec, Transition, check_trajectory
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(s.Settings):
+class Settings(networks.TorsoSettings, augment.AugmentSettings):
   """PQN's static settings (defaults: configs/pqn.py's CartPole-v1 base)."""
   num_envs: int = s.setting(32, "environments stepped in parallel",
                             s.positive_int)
@@ -125,7 +132,8 @@ def make_network(settings: Settings, spec: EnvSpec):
   """The Q network: torso (LayerNorm MLP), then a linear Q head [B, A]."""
   def forward(obs):
     x = networks.torso(obs, settings.hidden_sizes, settings.activation,
-                       "torso", settings.torso_init, settings.layer_norm)
+                       "torso", settings.torso_init, settings.layer_norm,
+                       encoder=settings.encoder)
     return networks.q_head(x, spec.num_actions)
   return hk.without_apply_rng(hk.transform(forward))
 
@@ -190,6 +198,7 @@ def make(settings: Settings, spec: EnvSpec,
                                 if settings.anneal_learning_rate else None))
   step = functools.partial(update, opt=opt, net=net, loss=loss)
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)
+  augment_minibatch = augment.make_for_batch(settings)
 
   def init(key, hp):
     del hp
@@ -217,7 +226,8 @@ def make(settings: Settings, spec: EnvSpec,
                   flat(targets))
     state, metrics = ppo.epochs(lambda st, mb: step(st, mb, hp), state, batch,
                                 key, settings.num_epochs,
-                                settings.num_minibatches)
+                                settings.num_minibatches,
+                                augment=augment_minibatch)
     state = state._replace(env_steps=state.env_steps + settings.steps_per_learn)
     metrics["train/target_mean"] = jnp.mean(targets)
     metrics["train/epsilon"] = dqn.epsilon(settings, hp, state.env_steps)

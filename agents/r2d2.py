@@ -31,6 +31,10 @@ stored carry at its first step:
 - target network: every `target_period` gradient steps, target <- tau *
   online + (1 - tau) * target (`dqn.target_update`).
 
+Torso before the core: `torso` ('auto', 'mlp', 'minatar_cnn', 'impala',
+'resnet'; `haikurl.networks.TorsoSettings`). No image augmentation: R2D2
+refuses `augmentation` other than 'none' (see `haikurl.augment`).
+
 Exploration: Ape-X's fixed epsilon per actor, eps_i = eps^(1 + alpha i /
 (N - 1)) over the N envs of the batch (eps alone when N = 1), and uniform
 random actions before `learning_starts`. Evaluation is greedy.
@@ -72,7 +76,8 @@ State = dqn.State
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(offpolicy.Settings, recurrent.CoreSettings):
+class Settings(offpolicy.Settings, networks.TorsoSettings,
+               recurrent.CoreSettings):
   """R2D2's static settings (defaults: a small R2D2 for gymnax tasks)."""
   num_envs: int = s.setting(16, "environments stepped in parallel (one "
                             "epsilon each)", s.positive_int)
@@ -141,6 +146,11 @@ class Settings(offpolicy.Settings, recurrent.CoreSettings):
           f"config.agent.buffer_size={self.buffer_size} leaves "
           f"{steps_per_env} steps per env, fewer than {needed} (twice "
           "sequence_length, and at least rollout_length).")
+    if self.augmentation != "none":
+      raise ValueError(
+          f"config.agent.augmentation={self.augmentation!r}: R2D2 does not "
+          "augment its sequences (independent draws per frame would show "
+          "the core a jittering episode); use augmentation='none'.")
 
 
 class HParams(NamedTuple):

@@ -116,12 +116,13 @@ def temperature_loss(log_alpha, log_prob, target):
 def make_networks(settings, spec: EnvSpec):
   def actor(obs):
     h = networks.torso(obs, settings.actor_hidden_sizes, settings.activation,
-                       "actor")
+                       "actor", encoder=settings.encoder)
     if spec.discrete:
       return networks.categorical_head(h, spec.num_actions)
     return networks.tanh_gaussian_head(h, spec.action_dim)
 
   def critic(obs, action):
+    obs = networks.critic_features(obs, settings.encoder, settings.activation)
     return networks.twin_q(obs, action, settings.critic_hidden_sizes,
                            settings.activation, 2, spec.num_actions).q_values
 

@@ -128,10 +128,11 @@ def make_networks(settings, spec: EnvSpec):
 
   def actor(obs):
     h = networks.torso(obs, settings.actor_hidden_sizes, settings.activation,
-                       "actor")
+                       "actor", encoder=settings.encoder)
     return networks.deterministic_head(h, spec.action_dim).action
 
   def critic(obs, action):
+    obs = networks.critic_features(obs, settings.encoder, settings.activation)
     return networks.twin_q(obs, action, settings.critic_hidden_sizes,
                            settings.activation, num_critics).q_values
 

@@ -441,6 +441,7 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   length = run_length(config)
   env = make_env(config)
   eval_env = make_env(config, evaluation=True)
+  settings.check_spec(env.spec)
   if hasattr(agent_module, "validate"):
     agent_module.validate(settings, env.spec)
   protocol = evaluation.make_protocol(config, env.spec, sticky_actions(config))

@@ -5,13 +5,18 @@ Every function here builds Haiku modules and must run inside
 NamedTuples so losses pick fields by name. Haiku stays inside this module
 and the agents' network functions.
 """
+import dataclasses
+import functools
 from typing import Callable, NamedTuple, Sequence
 
+import chex
 import distrax
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from haikurl import settings as s
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -91,35 +96,74 @@ def mlp(hidden_sizes: Sequence[int], act: str = "tanh",
 
 
 class _PatchConv2D(hk.Module):
-  """hk.Conv2D(channels, kernel_shape=k, stride=1, padding="VALID") on NHWC
-  input, computed as one matmul over the k x k patches (im2col).
+  """hk.Conv2D(channels, kernel_shape=k, stride, padding) on NHWC input,
+  computed as one matmul over the k x k patches (im2col).
 
   Same parameters (names, shapes, initialisation) and the same function as
   the convolution, but its gradients are matmuls too. XLA:CPU runs the
   convolution that computes the kernel's gradient about 25x slower inside a
   while loop (`lax.scan`, where every learn step runs) than outside one
-  (jax 0.10.2); the matmul form has no such cliff.
+  (jax 0.10.2); the matmul form has no such cliff. `padding` is "VALID" or
+  "SAME" (zeros, TensorFlow's split: the extra row or column after).
   """
 
   def __init__(self, output_channels: int, kernel_size: int,
-               w_init: hk.initializers.Initializer, name: str = "conv2_d"):
+               w_init: hk.initializers.Initializer, stride: int = 1,
+               padding: str = "VALID", name: str = "conv2_d"):
     super().__init__(name=name)
     self.output_channels = output_channels
     self.kernel_size = kernel_size
     self.w_init = w_init
+    self.stride = stride
+    self.padding = padding
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    k, channels = self.kernel_size, x.shape[-1]
+    k, channels, stride = self.kernel_size, x.shape[-1], self.stride
     w = hk.get_parameter("w", (k, k, channels, self.output_channels),
                          x.dtype, init=self.w_init)
     b = hk.get_parameter("b", (self.output_channels,), x.dtype,
                          init=jnp.zeros)
-    height, width = x.shape[-3] - k + 1, x.shape[-2] - k + 1
+    if self.padding == "SAME":
+      x, height, width = _same_pad(x, k, stride, 0.0)
+    else:
+      height = (x.shape[-3] - k) // stride + 1
+      width = (x.shape[-2] - k) // stride + 1
     # [..., H', W', k * k * C] in (row, column, channel) order, as w flattens.
     patches = jnp.concatenate(
-        [x[..., i:i + height, j:j + width, :]
+        [_window(x, i, j, height, width, stride)
          for i in range(k) for j in range(k)], axis=-1)
     return patches @ w.reshape(k * k * channels, self.output_channels) + b
+
+
+def _same_pad(x: jax.Array, k: int, stride: int, value: float):
+  """x [B, H, W, C] padded with `value` for a k x k window at `stride` with
+  SAME padding; returns (padded, output height, output width)."""
+  pads, out = [], []
+  for size in x.shape[-3:-1]:
+    out_size = -(-size // stride)
+    total = max((out_size - 1) * stride + k - size, 0)
+    pads.append((total // 2, total - total // 2))
+    out.append(out_size)
+  x = jnp.pad(x, ((0, 0),) * (x.ndim - 3) + tuple(pads) + ((0, 0),),
+              constant_values=value)
+  return x, out[0], out[1]
+
+
+def _window(x: jax.Array, i: int, j: int, height: int, width: int,
+            stride: int) -> jax.Array:
+  """x[..., i + stride * r, j + stride * c, :] for r < height, c < width."""
+  return x[..., i:i + stride * (height - 1) + 1:stride,
+           j:j + stride * (width - 1) + 1:stride, :]
+
+
+def max_pool(x: jax.Array, window: int = 3, stride: int = 2) -> jax.Array:
+  """hk.max_pool(x, window, stride, "SAME") on NHWC, as a max over the
+  window's strided slices: its gradient is elementwise, where reduce_window's
+  (select_and_scatter) would be another op XLA:CPU runs slowly in a scan."""
+  x, height, width = _same_pad(x, window, stride, -jnp.inf)
+  return functools.reduce(jnp.maximum, [
+      _window(x, i, j, height, width, stride)
+      for i in range(window) for j in range(window)])
 
 
 def minatar_cnn(x: jax.Array, act: str = "relu",
@@ -133,19 +177,187 @@ def minatar_cnn(x: jax.Array, act: str = "relu",
   return hk.Flatten()(activation(act)(x))
 
 
+def _residual_block(x: jax.Array, act, init: str) -> jax.Array:
+  """x + conv(act(conv(act(x)))), 3x3 SAME convs keeping the channels
+  (Espeholt et al. 2018, figure 3; He et al. 2016's pre-activation form)."""
+  channels = x.shape[-1]
+  y = _PatchConv2D(channels, 3, torso_init(init), padding="SAME")(act(x))
+  y = _PatchConv2D(channels, 3, torso_init(init), padding="SAME")(act(y))
+  return x + y
+
+
+def impala_cnn(x: jax.Array, channels: Sequence[int] = (16, 32, 32),
+               blocks: int = 2, act: str = "relu",
+               init: str = "orthogonal") -> jax.Array:
+  """The IMPALA CNN (Espeholt et al. 2018, figure 3, "deep"), flattened.
+
+  One section per entry of `channels`: a 3x3 conv, a 3x3 max-pool of stride
+  2, then `blocks` residual blocks; finally the nonlinearity and flatten.
+  The paper's dense layer is the torso's MLP after it (`hidden_sizes`, 256
+  in the paper). On 84 x 84 frames the paper's (16, 32, 32) gives 11 x 11 x
+  32 features; on MinAtar's 10 x 10 it gives 2 x 2 x 32 (the pools halve
+  10 -> 5 -> 3 -> 2).
+
+  Args:
+    x: [B, H, W, C] images.
+    channels: output channels of each section.
+    blocks: residual blocks per section.
+    act, init: the nonlinearity and weight initialisation (TORSO_INITS).
+
+  Returns:
+    [B, F] features.
+  """
+  chex.assert_rank(x, 4)
+  fn = activation(act)
+  with hk.experimental.name_scope("impala"):
+    for c in channels:
+      x = _PatchConv2D(c, 3, torso_init(init), padding="SAME")(x)
+      x = max_pool(x, 3, 2)
+      for _ in range(blocks):
+        x = _residual_block(x, fn, init)
+    return hk.Flatten()(fn(x))
+
+
+def resnet(x: jax.Array, channels: Sequence[int] = (16, 32, 32),
+           blocks: int = 2, act: str = "relu",
+           init: str = "orthogonal") -> jax.Array:
+  """A small ResNet (He et al. 2016's basic blocks, no normalisation), flattened.
+
+  A 3x3 stem conv to `channels[0]`, then one stage per entry of `channels`:
+  the first stage at stride 1, every later one opening with a stride-2 3x3
+  conv to its channels (the shortcut a stride-2 1x1 projection), followed
+  by `blocks` - 1 residual blocks; finally the nonlinearity and flatten.
+  Unlike `impala_cnn` it downsamples by strided convolutions, not pooling:
+  on MinAtar's 10 x 10, (16, 32, 32) gives 3 x 3 x 32 features.
+
+  Args:
+    x: [B, H, W, C] images.
+    channels: channels of each stage.
+    blocks: residual blocks per stage (the first of a downsampling stage is
+      the strided one).
+    act, init: the nonlinearity and weight initialisation (TORSO_INITS).
+
+  Returns:
+    [B, F] features.
+  """
+  chex.assert_rank(x, 4)
+  fn = activation(act)
+  w_init = torso_init(init)
+  with hk.experimental.name_scope("resnet"):
+    x = _PatchConv2D(channels[0], 3, w_init, padding="SAME", name="stem")(x)
+    for stage, c in enumerate(channels):
+      remaining = blocks
+      if stage > 0:
+        shortcut = _PatchConv2D(c, 1, w_init, stride=2,
+                                name="projection")(x)
+        y = _PatchConv2D(c, 3, w_init, stride=2, padding="SAME")(fn(x))
+        y = _PatchConv2D(c, 3, w_init, padding="SAME")(fn(y))
+        x = shortcut + y
+        remaining -= 1
+      for _ in range(remaining):
+        x = _residual_block(x, fn, init)
+    return hk.Flatten()(fn(x))
+
+
+# Torsos by name (TorsoSettings.torso):
+#   auto         today's choice: images [B, H, W, C] -> minatar_cnn, anything
+#                else flattened; then the MLP.
+#   mlp          flatten, then the MLP (images too).
+#   minatar_cnn  the MinAtar paper's one conv, then the MLP.
+#   impala       impala_cnn, then the MLP (the paper's dense layer).
+#   resnet       resnet, then the MLP.
+TORSOS = ("auto", "mlp", "minatar_cnn", "impala", "resnet")
+IMAGE_TORSOS = ("minatar_cnn", "impala", "resnet")
+
+
+class Encoder(NamedTuple):
+  """What a torso does before its MLP (from TorsoSettings.encoder)."""
+  kind: str = "auto"                      # one of TORSOS
+  channels: Sequence[int] = (16, 32, 32)  # impala / resnet sections
+  blocks: int = 2                         # residual blocks per section
+
+
+def encode(obs: jax.Array, encoder: Encoder = Encoder(), act: str = "relu",
+           init: str = "orthogonal") -> jax.Array:
+  """obs [B, ...] -> features [B, F]: the torso without its MLP.
+
+  A recurrent core (or any other piece) can sit between these features and
+  the MLP; `torso` is `mlp(encode(obs))`.
+  """
+  kind = encoder.kind
+  if kind == "auto":
+    kind = "minatar_cnn" if obs.ndim == 4 else "mlp"
+  if kind == "mlp":
+    return obs.reshape(obs.shape[0], -1)
+  if obs.ndim != 4:
+    raise ValueError(f"torso {kind!r} needs images [B, H, W, C], got "
+                     f"observations of shape {obs.shape}.")
+  if kind == "minatar_cnn":
+    return minatar_cnn(obs, act, init)
+  if kind == "impala":
+    return impala_cnn(obs, encoder.channels, encoder.blocks, act, init)
+  if kind == "resnet":
+    return resnet(obs, encoder.channels, encoder.blocks, act, init)
+  raise ValueError(f"unknown torso {kind!r}; known: {TORSOS}")
+
+
 def torso(obs: jax.Array, hidden_sizes: Sequence[int], act: str,
           name: str, init: str = "orthogonal",
-          layer_norm: bool = False) -> jax.Array:
-  """Flat observations go to an MLP; images [B, H, W, C] first to a CNN.
-  `init` names the layers' weight initialisation (TORSO_INITS);
-  `layer_norm` puts a LayerNorm before each of the MLP's nonlinearities."""
+          layer_norm: bool = False, *,
+          encoder: Encoder = Encoder()) -> jax.Array:
+  """`encode` (by default: images [B, H, W, C] to the MinAtar CNN, anything
+  else flattened), then an MLP of `hidden_sizes`. `init` names the layers'
+  weight initialisation (TORSO_INITS); `layer_norm` puts a LayerNorm before
+  each of the MLP's nonlinearities."""
   with hk.experimental.name_scope(name):
-    x = obs
-    if x.ndim == 4:
-      x = minatar_cnn(x, act, init)
-    else:
-      x = x.reshape(x.shape[0], -1)
+    x = encode(obs, encoder, act, init)
     return mlp(hidden_sizes, act, init=init, layer_norm=layer_norm)(x)
+
+
+def critic_features(obs: jax.Array, encoder: Encoder, act: str,
+                    init: str = "orthogonal") -> jax.Array:
+  """What the twin critics (`twin_q`) of SAC / TD3 see: the observations as
+  they are for 'auto' and 'mlp' (today's flat critics), else the features of
+  one image encoder shared by the critics, as DrQ's critic (Kostrikov et
+  al. 2021) shares its encoder between its two Q heads."""
+  if encoder.kind in ("auto", "mlp"):
+    return obs
+  with hk.experimental.name_scope("critic_encoder"):
+    return encode(obs, encoder, act, init)
+
+
+@dataclasses.dataclass(frozen=True)
+class TorsoSettings(s.Settings):
+  """The torso settings of an agent (a mixin: an agent's Settings derives
+  from it and passes `settings.encoder` to `torso`)."""
+  torso: str = s.setting(
+      "auto", "what comes before the MLP: 'auto' (the MinAtar CNN for "
+      "images, else nothing), 'mlp', 'minatar_cnn', 'impala', 'resnet'",
+      s.one_of(*TORSOS))
+  torso_channels: tuple = s.setting(
+      (16, 32, 32), "channels of the impala / resnet torso's sections",
+      s.positive_ints)
+  torso_blocks: int = s.setting(
+      2, "residual blocks per section of the impala / resnet torso",
+      s.non_negative_int)
+
+  def check(self):
+    super().check()
+    if self.torso == "resnet" and self.torso_blocks < 1:
+      raise ValueError("config.agent.torso_blocks must be at least 1 for the "
+                       "resnet torso (its downsampling block).")
+
+  def check_spec(self, spec) -> None:
+    super().check_spec(spec)
+    if self.torso in IMAGE_TORSOS and len(spec.obs_shape) != 3:
+      raise ValueError(
+          f"config.agent.torso={self.torso!r} needs image observations "
+          f"[H, W, C], but {spec.name} has observations of shape "
+          f"{tuple(spec.obs_shape)}; use torso='auto' or 'mlp'.")
+
+  @property
+  def encoder(self) -> Encoder:
+    return Encoder(self.torso, tuple(self.torso_channels), self.torso_blocks)
 
 
 def categorical_head(x: jax.Array, num_actions: int) -> CategoricalPolicy:

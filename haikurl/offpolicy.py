@@ -44,6 +44,7 @@ import flashbax as fbx
 import jax
 import jax.numpy as jnp
 
+from haikurl import augment as augment_lib
 from haikurl import networks
 from haikurl import returns
 from haikurl import settings as settings_lib
@@ -53,8 +54,9 @@ PRIORITY_EPSILON = 1e-6  # keeps every stored transition sampleable
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(settings_lib.Settings):
-  """Replay and learning-gate settings of every off-policy agent."""
+class Settings(augment_lib.AugmentSettings):
+  """Replay, learning-gate and augmentation settings of every off-policy
+  agent (`make_learn` applies the augmentation to sampled batches)."""
   buffer_size: int = settings_lib.setting(
       1_000_000, "replay capacity in transitions (over all envs)",
       settings_lib.positive_int)
@@ -98,7 +100,7 @@ class Settings(settings_lib.Settings):
 
 
 @dataclasses.dataclass(frozen=True)
-class ActorCriticSettings(Settings):
+class ActorCriticSettings(Settings, networks.TorsoSettings):
   """Settings shared by SAC, TD3 and DDPG (defaults: Haarnoja et al. 2018
   and Fujimoto et al. 2018: 256-256 ReLU MLPs, batch 256, a 1M buffer)."""
   num_envs: int = settings_lib.setting(1, "environments stepped in parallel",
@@ -440,15 +442,25 @@ def make_learn(settings: Settings, replay: Replay,
       per item) for prioritised replay, else None.
 
   Returns:
-    learn(state, trajectory, key, hp) -> (state, metrics).
+    learn(state, trajectory, key, hp) -> (state, metrics). With
+    `settings.augmentation` on, each sampled batch's `obs` and `next_obs`
+    are augmented (`haikurl.augment`) before `update` sees them.
   """
   num_steps = settings.gradient_steps_per_learn
   prioritised = replay.set_priorities is not None
+  augment = augment_lib.make(settings)
 
   def gradient_step(carry, key, hp):
     learner, buffer_state = carry
     sample_key, update_key = jax.random.split(key)
     sample = replay.sample(buffer_state, sample_key, hp.discount)
+    if augment is not None:
+      # DrQ (K = M = 1): obs and next_obs each get their own draw.
+      update_key, obs_key, next_key = jax.random.split(update_key, 3)
+      batch = sample.batch
+      sample = sample._replace(batch=batch._replace(
+          obs=augment(obs_key, batch.obs),
+          next_obs=augment(next_key, batch.next_obs)))
     learner, metrics, priorities = update(learner, sample, update_key, hp)
     if prioritised:
       buffer_state = replay.set_priorities(

@@ -1,7 +1,8 @@
 """Recurrent networks for agents with an actor carry (`types.ActorCarry`).
 
-A recurrent network is a torso (MLP, or the MinAtar CNN for images:
-`networks.torso`) applied to each step's observation, optionally joined by
+A recurrent network is a torso (`networks.torso`: MLP, or for images the
+MinAtar CNN, IMPALA CNN or ResNet chosen by the settings' `torso`,
+`networks.TorsoSettings`) applied to each step's observation, optionally joined by
 the previous action (one-hot when discrete) and reward (rlpyt's inputs),
 then a Haiku RNN core (`hk.GRU` or `hk.LSTM`), then the agent's head. One
 set of parameters serves two uses:
@@ -120,10 +121,14 @@ def make(settings, spec: EnvSpec, head: Callable[[jax.Array], Any],
   hidden_sizes = (settings.hidden_sizes if hidden_sizes is None
                   else hidden_sizes)
   activation = settings.activation if activation is None else activation
+  # The torso before the core (`networks.TorsoSettings.torso`); settings
+  # without one keep today's choice.
+  encoder = getattr(settings, "encoder", networks.Encoder())
 
   def embed(obs, prev_action, prev_reward):
     """[N, ...] step inputs -> [N, F] core inputs."""
-    x = networks.torso(obs, hidden_sizes, activation, "torso")
+    x = networks.torso(obs, hidden_sizes, activation, "torso",
+                       encoder=encoder)
     if settings.previous_inputs:
       if spec.discrete:
         a = jax.nn.one_hot(prev_action, spec.num_actions)

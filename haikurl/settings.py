@@ -140,6 +140,10 @@ class Settings:
   def check(self) -> None:
     """Checks across fields (override; call super().check())."""
 
+  def check_spec(self, spec) -> None:
+    """Checks against the environment's EnvSpec, made by `make_train`
+    before anything is traced (override; call super().check_spec(spec))."""
+
   @property
   def steps_per_learn(self) -> int:
     """Env steps between calls of learn: num_envs * rollout_length."""
