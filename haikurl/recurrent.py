@@ -26,6 +26,7 @@ from typing import Any, Callable, NamedTuple
 import haiku as hk
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from haikurl import networks
 from haikurl import settings as s
@@ -48,6 +49,11 @@ class CoreSettings:
   unroll_steps: int = s.setting(
       1, "steps per iteration of hk.dynamic_unroll's scan (its `unroll`): "
       "fewer loop iterations for the same arithmetic", s.positive_int)
+  fused_gru: bool = s.setting(
+      True, "learn through a GRU core with `gru_unroll` (the input "
+      "projection out of the time loop, a hand-written backward pass) "
+      "instead of hk.dynamic_unroll over hk.GRU: same parameters, same "
+      "function, about 2.5x faster on a CPU", s.boolean)
 
 
 class SequenceInputs(NamedTuple):
@@ -150,6 +156,13 @@ def make(settings, spec: EnvSpec, head: Callable[[jax.Array], Any],
     x = embed(flat(inputs.obs), flat(inputs.prev_action),
               flat(inputs.prev_reward))
     x = x.reshape((t, b) + x.shape[1:])
+    if (settings.core == "gru" and getattr(settings, "fused_gru", False)
+        and not settings.static_unroll):
+      states = _FusedGRU(settings.core_size, settings.unroll_steps,
+                         name="gru")(x, inputs.first, start)
+      out = head(states.reshape((t * b,) + states.shape[2:]))
+      out = jax.tree.map(lambda y: y.reshape((t, b) + y.shape[1:]), out)
+      return out, states
     core = hk.ResetCore(make_core(settings.core, settings.core_size))
     if settings.static_unroll:
       unroll = hk.static_unroll
@@ -190,3 +203,108 @@ class _WithStates(hk.RNNCore):
 
   def initial_state(self, batch_size):
     return self._core.initial_state(batch_size)
+
+
+# The GRU over a sequence, fused. hk.GRU computes, from x_t and h_{t-1},
+#   z, r = sigmoid(x W_i[:, :2H] + h W_h[:, :2H] + b[:2H])
+#   a    = tanh(x W_i[:, 2H:] + (r * h) W_h[:, 2H:] + b[2H:])
+#   h_t  = (1 - z) * h + z * a.
+# Under hk.dynamic_unroll every step does the input projection x W_i, and
+# autodiff's backward loop accumulates dW_i, dW_h and db step by step: on a
+# CPU that is tens of tiny kernels per time step. Here the input projection
+# is one matmul over the whole sequence before the loop, the backward loop
+# propagates only dh (and emits the gates' gradients), and the weight
+# gradients are one contraction over [T, B] after it.
+
+def _gates(w_h, hsz):
+  return w_h[:, :2 * hsz], w_h[:, 2 * hsz:]
+
+
+def _gru_forward(gx, keep, h0, w_h, unroll, residuals):
+  hsz = h0.shape[-1]
+  w_hz, w_ha = _gates(w_h, hsz)
+
+  def step(h, inputs):
+    g, k = inputs
+    h = jnp.where(k, h, 0.0)        # the state resets before this step
+    zr = jax.nn.sigmoid(g[..., :2 * hsz] + h @ w_hz)
+    z, r = zr[..., :hsz], zr[..., hsz:]
+    a = jnp.tanh(g[..., 2 * hsz:] + (r * h) @ w_ha)
+    h_next = (1.0 - z) * h + z * a
+    return h_next, ((h_next, h, zr, a) if residuals else h_next)
+
+  return jax.lax.scan(step, h0, (gx, keep), unroll=unroll)[1]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _gru_scan(gx, keep, h0, w_h, unroll):
+  return _gru_forward(gx, keep, h0, w_h, unroll, residuals=False)
+
+
+def _gru_scan_fwd(gx, keep, h0, w_h, unroll):
+  hs, h_prev, zr, a = _gru_forward(gx, keep, h0, w_h, unroll, residuals=True)
+  return hs, (h_prev, zr, a, keep, w_h)
+
+
+def _gru_scan_bwd(unroll, res, d_hs):
+  h_prev, zr, a, keep, w_h = res
+  hsz = h_prev.shape[-1]
+  w_hz, w_ha = _gates(w_h, hsz)
+
+  def step(dh_next, inputs):
+    d_out, h, zr_t, a_t, k = inputs
+    g = d_out + dh_next               # dL/dh_t
+    z, r = zr_t[..., :hsz], zr_t[..., hsz:]
+    da = g * z * (1.0 - a_t * a_t)    # through tanh
+    d_rh = da @ w_ha.T
+    dz = g * (a_t - h) * z * (1.0 - z)
+    dr = d_rh * h * r * (1.0 - r)
+    dzr = jnp.concatenate([dz, dr], axis=-1)
+    dh = g * (1.0 - z) + d_rh * r + dzr @ w_hz.T
+    return jnp.where(k, dh, 0.0), jnp.concatenate([dzr, da], axis=-1)
+
+  dh0, dgx = jax.lax.scan(step, jnp.zeros_like(h_prev[0]),
+                          (d_hs, h_prev, zr, a, keep), reverse=True,
+                          unroll=unroll)
+  r = zr[..., hsz:]
+  dw_hz = jnp.einsum("tbh,tbg->hg", h_prev, dgx[..., :2 * hsz])
+  dw_ha = jnp.einsum("tbh,tbg->hg", r * h_prev, dgx[..., 2 * hsz:])
+  d_keep = np.zeros(keep.shape, jax.dtypes.float0)
+  return dgx, d_keep, dh0, jnp.concatenate([dw_hz, dw_ha], axis=1)
+
+
+_gru_scan.defvjp(_gru_scan_fwd, _gru_scan_bwd)
+
+
+def gru_unroll(x, first, h0, w_i, w_h, b, unroll: int = 1):
+  """hk.GRU over a sequence, resetting the state to zeros where `first`.
+
+  Args:
+    x: [T, B, F] inputs; first: [T, B] bool (reset before that step);
+    h0: [B, H] the state before step 0; w_i [F, 3H], w_h [H, 3H], b [3H]:
+    hk.GRU's parameters.
+    unroll: steps per iteration of the time loops (forward and backward).
+
+  Returns:
+    [T, B, H]: the state after each step (hk.GRU's output).
+  """
+  gx = jnp.einsum("tbf,fg->tbg", x, w_i) + b
+  return _gru_scan(gx, ~first[..., None], h0, w_h, unroll)
+
+
+class _FusedGRU(hk.Module):
+  """hk.GRU's parameters (the same names, shapes and initialisers, so
+  `step`'s hk.GRU and this read one set), unrolled with `gru_unroll`."""
+
+  def __init__(self, hidden_size: int, unroll: int, name: str):
+    super().__init__(name=name)
+    self._hidden_size, self._unroll = hidden_size, unroll
+
+  def __call__(self, x, first, h0):
+    hsz, dtype = self._hidden_size, x.dtype
+    w_i = hk.get_parameter("w_i", [x.shape[-1], 3 * hsz], dtype,
+                           init=hk.initializers.VarianceScaling())
+    w_h = hk.get_parameter("w_h", [hsz, 3 * hsz], dtype,
+                           init=hk.initializers.VarianceScaling())
+    b = hk.get_parameter("b", [3 * hsz], dtype, init=jnp.zeros)
+    return gru_unroll(x, first, h0, w_i, w_h, b, self._unroll)

@@ -13,6 +13,7 @@ import types as pytypes
 from typing import NamedTuple
 
 import chex
+import haiku as hk
 from absl.testing import parameterized
 import jax
 import jax.numpy as jnp
@@ -125,6 +126,7 @@ class _Settings(NamedTuple):
   previous_inputs: bool = True
   static_unroll: bool = False
   unroll_steps: int = 4  # dynamic_unroll's scan unroll (4 does not divide 6)
+  fused_gru: bool = False
   hidden_sizes: tuple = (8,)
   activation: str = "relu"
 
@@ -132,11 +134,17 @@ class _Settings(NamedTuple):
 class UnrollTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
-  @parameterized.product(core=("gru", "lstm"), static_unroll=(False, True))
+  @parameterized.parameters(
+      dict(core="gru", static_unroll=False, fused_gru=True),
+      dict(core="gru", static_unroll=False, fused_gru=False),
+      dict(core="gru", static_unroll=True, fused_gru=False),
+      dict(core="lstm", static_unroll=False, fused_gru=False),
+      dict(core="lstm", static_unroll=True, fused_gru=False))
   def test_unrolling_from_the_stored_carry_reproduces_acting(
-      self, core, static_unroll):
+      self, core, static_unroll, fused_gru):
     spec = envs.make("gymnax:CartPole-v1").spec
-    settings = _Settings(core=core, static_unroll=static_unroll)
+    settings = _Settings(core=core, static_unroll=static_unroll,
+                         fused_gru=fused_gru)
     head = lambda x: jax.nn.tanh(x[:, :2])
     net = recurrent.make(settings, spec, head)
     params = net.init(jax.random.key(0))
@@ -170,6 +178,69 @@ class UnrollTest(chex.TestCase):
     keep = ~first[1:]
     for a, c in zip(jax.tree.leaves(after), jax.tree.leaves(before)):
       np.testing.assert_allclose(a[keep], c[keep], rtol=1e-5, atol=1e-6)
+
+
+class FusedGRUTest(chex.TestCase):
+  """`recurrent.gru_unroll` is hk.GRU under hk.ResetCore and
+  hk.dynamic_unroll: same outputs and same gradients (its backward pass is
+  hand-written), resets inside the sequence and at t = 0 included."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(1, 4)
+  def test_values_and_gradients_equal_haiku_gru(self, unroll):
+    t_len, b, f, h = 9, 3, 5, 7
+    keys = jax.random.split(jax.random.key(0), 4)
+    x = jax.random.normal(keys[0], (t_len, b, f))
+    h0 = jax.random.normal(keys[1], (b, h))
+    first = (jnp.zeros((t_len, b), bool).at[0, 1].set(True)
+             .at[3, 0].set(True).at[4, 0].set(True).at[8, 2].set(True))
+    weights = jax.random.normal(keys[2], (t_len, b, h))
+
+    def reference(x, h0):
+      core = hk.ResetCore(hk.GRU(h, name="gru"))
+      return hk.dynamic_unroll(core, (x, first), h0)[0]
+
+    ref = hk.without_apply_rng(hk.transform(reference))
+    params = ref.init(jax.random.key(3), x, h0)
+    # Non-zero biases, so their gradient is checked through a real value.
+    params = {"gru": dict(params["gru"],
+                          b=0.3 * jax.random.normal(keys[3], (3 * h,)))}
+
+    def fused(params, x, h0):
+      p = params["gru"]
+      return recurrent.gru_unroll(x, first, h0, p["w_i"], p["w_h"], p["b"],
+                                  unroll)
+
+    def loss(fn):
+      return lambda params, x, h0: jnp.sum(jnp.sin(fn(params, x, h0))
+                                           * weights)
+
+    np.testing.assert_allclose(self.variant(fused)(params, x, h0),
+                               ref.apply(params, x, h0), rtol=1e-5, atol=1e-6)
+    got = self.variant(jax.grad(loss(fused), argnums=(0, 1, 2)))(params, x, h0)
+    want = jax.grad(loss(ref.apply), argnums=(0, 1, 2))(params, x, h0)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      self.assertGreater(float(jnp.max(jnp.abs(w))), 1e-3)
+      np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    # The state before step 0 of sequence 1 is reset: no gradient reaches it.
+    np.testing.assert_array_equal(got[2][1], 0.0)
+
+  def test_vmapped_equals_solo(self):
+    t_len, b, f, h = 6, 2, 3, 4
+    keys = jax.random.split(jax.random.key(1), 5)
+    x = jax.random.normal(keys[0], (2, t_len, b, f))
+    first = jax.random.bernoulli(keys[1], 0.3, (2, t_len, b))
+    h0 = jax.random.normal(keys[2], (2, b, h))
+    w_i = jax.random.normal(keys[3], (2, f, 3 * h))
+    w_h = jax.random.normal(keys[4], (2, h, 3 * h))
+    bias = jnp.zeros((2, 3 * h))
+    grad = jax.grad(lambda *a: jnp.sum(recurrent.gru_unroll(*a) ** 2),
+                    argnums=(3, 4))
+    both = jax.vmap(grad)(x, first, h0, w_i, w_h, bias)
+    for m in range(2):
+      solo = grad(x[m], first[m], h0[m], w_i[m], w_h[m], bias[m])
+      for v, o in zip(both, solo):
+        np.testing.assert_allclose(v[m], o, rtol=1e-5, atol=1e-6)
 
 
 def test_first_steps_follow_episode_ends_and_never_t0():
