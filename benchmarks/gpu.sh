@@ -7,6 +7,9 @@
 # lease is short). Prints one JSON line on the last line of stdout.
 #
 #   bash benchmarks/gpu.sh            # from the repository root
+#   bash benchmarks/gpu.sh --quick    # a smoke test of the script (any CPU,
+#                                     # about 2 minutes): 1 and 4 members,
+#                                     # 2 seeds of DQN and SAC, short runs
 #
 # The members are vmapped and sharded over every visible device
 # (haikurl.batch.Runner), so on several GPUs the same command scales out.
@@ -14,12 +17,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-${TMPDIR:-/tmp}}"
 python -c "import jax; print(jax.devices())" >&2
-python benchmarks/sweep_scaling.py --members "${MEMBERS:-1,64,1024,4096}" \
+if [[ "${1:-}" == "--quick" ]]; then
+  sweep=(--quick); dqn=(--seeds 2 --total_env_steps 8192)
+  sac=(--seeds 2 --total_env_steps 4096)
+else
+  sweep=(--members "${MEMBERS:-1,64,1024,4096}"); dqn=(--seeds 8); sac=(--seeds 8)
+fi
+python benchmarks/sweep_scaling.py "${sweep[@]}" \
   | tail -n 1 > "$out/gpu_sweep.json"
-python benchmarks/dqn_cartpole.py --seeds 8 --repeats 1 --no_rejax \
+python benchmarks/dqn_cartpole.py "${dqn[@]}" --repeats 1 --no_rejax \
   | tail -n 1 > "$out/gpu_dqn.json"
-python benchmarks/offpolicy_pendulum.py --agents sac --seeds 8 --repeats 1 \
-  | tail -n 1 > "$out/gpu_sac.json"
+python benchmarks/offpolicy_pendulum.py --agents sac "${sac[@]}" --repeats 1 \
+  --no_rejax | tail -n 1 > "$out/gpu_sac.json"
 python - "$out" <<'EOF'
 import json, os, sys
 out = sys.argv[1]

@@ -38,7 +38,7 @@ import common  # noqa: E402  (benchmarks/common.py)
 REJAX_STEPS_PER_SECOND = {"sac": 705.0, "td3": 777.0}  # SAC: middle of 631-778
 
 
-def config(agent: str):
+def config(agent: str, total_env_steps: int = 32_768):
   module = {"sac": sac_config, "td3": td3_config}[agent]
   c = module.get_config("Pendulum-v1")
   a = c.agent
@@ -56,14 +56,15 @@ def config(agent: str):
     a.exploration_noise = 0.3 / 2.0
     a.target_noise, a.target_noise_clip = 0.2 / 2.0, 0.5 / 2.0
     a.policy_delay = 2
-  c.total_env_steps = 32_768
-  c.eval_every = 16_384
+  c.total_env_steps = total_env_steps
+  c.eval_every = total_env_steps // 2
   c.num_eval_episodes = 16
   return c
 
 
-def run(agent: str, repeats: int, seeds: int) -> dict:
-  train = haikurl.make_train(config(agent))
+def run(agent: str, repeats: int, seeds: int, total_env_steps: int = 32_768,
+        rejax: bool = True) -> dict:
+  train = haikurl.make_train(config(agent, total_env_steps))
   hp = haikurl.hparams.broadcast(train.default_hparams, seeds)
   fn = jax.jit(jax.vmap(lambda key, hp: train(key, hp)))
   keys = jax.random.split(jax.random.key(0), seeds)
@@ -93,7 +94,7 @@ def run(agent: str, repeats: int, seeds: int) -> dict:
       "steps_per_cpu_s": round(float(statistics.median(cpu_rates)), 1),
       "return_16k": round(float(returns[:, 0].mean()), 1),
       "return_32k": round(float(returns[:, 1].mean()), 1),
-      **_rejax(agent, repeats, seeds, rate),
+      **(_rejax(agent, repeats, seeds, rate) if rejax else {}),
       "device": jax.devices()[0].platform,
   }
 
@@ -122,8 +123,13 @@ def main():
   parser.add_argument("--seeds", type=int, default=1,
                       help="seeds vmapped in one run (1 is rejax's work)")
   parser.add_argument("--agents", default="sac,td3")
+  parser.add_argument("--total_env_steps", type=int, default=32_768,
+                      help="per seed; the return columns are read at half "
+                      "and at the end (named 16k and 32k for the default)")
+  parser.add_argument("--no_rejax", action="store_true")
   args = parser.parse_args()
-  results = {agent: run(agent, args.repeats, args.seeds)
+  results = {agent: run(agent, args.repeats, args.seeds,
+                        args.total_env_steps, not args.no_rejax)
              for agent in args.agents.split(",")}
   print(json.dumps(results), flush=True)
 
