@@ -3,10 +3,10 @@ devices in a subprocess (XLA_FLAGS=--xla_force_host_platform_device_count),
 as the sharded sweep test does.
 
 What is checked:
-  (a) with 2 devices, one learn call on a rollout split over the devices
-      equals the one-device learn call on the whole rollout (one minibatch
-      per epoch, so the shuffles cannot differ), and the parameters of a
-      data-parallel run stay the same on every device;
+  (a) with 2 devices, one PPO (and one PQN) learn call on a rollout split
+      over the devices equals the one-device learn call on the whole
+      rollout (one minibatch per epoch, so the shuffles cannot differ), and
+      the parameters of a data-parallel run stay the same on every device;
   (b) PPO's CartPole preset trains with data_parallel=2 to the return of one
       device over the same 98,304 env steps;
   (c) a 2-member sweep on a 2 x 2 (members x data) mesh equals each member
@@ -25,6 +25,7 @@ import haikurl
 from configs import dqn as dqn_config
 from configs import ppo as ppo_config
 from configs import ppo_rnn as ppo_rnn_config
+from configs import pqn as pqn_config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -38,6 +39,16 @@ def small_config(data_parallel: int = 1):
   cfg.total_env_steps = 4 * 8 * 2 * 3
   cfg.eval_every = 4 * 8 * 2
   cfg.num_eval_episodes = 4
+  cfg.data_parallel = data_parallel
+  return cfg
+
+
+def pqn_config(data_parallel: int = 1):
+  """PQN on CartPole, 4 envs x 8 steps, one minibatch per epoch."""
+  cfg = pqn_config_lib.get_config("CartPole-v1")
+  cfg.agent.num_envs, cfg.agent.rollout_length = 4, 8
+  cfg.agent.num_minibatches, cfg.agent.num_epochs = 1, 2
+  cfg.total_env_steps = cfg.eval_every = 4 * 8 * 2
   cfg.data_parallel = data_parallel
   return cfg
 
@@ -62,11 +73,11 @@ _LEARN = """
     from jax.sharding import PartitionSpec as P
     import haikurl
     from agents import ppo
-    from haikurl import loop, testing
-    from tests.haikurl.data_parallel_test import small_config
+    from haikurl import testing
+    from tests.haikurl.data_parallel_test import small_config, pqn_config
     assert jax.device_count() == 2, jax.devices()
 
-    def configured(n):
+    def ppo_config(n):
       cfg = small_config(n)
       # One minibatch per epoch: the update does not depend on the shuffle.
       cfg.agent.num_minibatches, cfg.agent.num_epochs = 1, 3
@@ -74,47 +85,57 @@ _LEARN = """
       cfg.agent.normalize_advantages = False
       return cfg
 
-    one, two = haikurl.make_train(configured(1)), haikurl.make_train(configured(2))
-    assert two.settings.num_envs == 2 and two.settings.data_axis == "data"
-    assert one.settings.data_axis is None
-    hp = one.default_hparams
-    state = one.agent.init(jax.random.key(1), hp)
-    extras = ppo.Extras(jax.ShapeDtypeStruct((), jnp.float32),
-                        jax.ShapeDtypeStruct((), jnp.float32))
-    traj = testing.random_trajectory(jax.random.key(2), one.env.spec, 8, 4,
-                                     extras=extras)
-    key = jax.random.key(3)
-    want, _ = jax.jit(one.agent.learn)(state, traj, key, hp)
-    split = jax.shard_map(two.agent.learn, mesh=two.mesh,
-                          in_specs=(P(), P(None, "data"), P(), P()),
-                          out_specs=(P(), P()), check_vma=False)
-    got, _ = jax.jit(split)(state, traj, key, hp)
-    changed = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
-                           want.params, state.params)
-    assert max(jax.tree.leaves(changed)) > 1e-3, changed
-    diff = 0.0
-    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
-      # Every device's copy of the updated state equals the 1-device one.
-      for shard in b.addressable_shards:
-        np.testing.assert_allclose(np.asarray(shard.data), np.asarray(a),
-                                   rtol=1e-5, atol=1e-6)
-        diff = max(diff, float(np.max(np.abs(np.asarray(shard.data) - a))))
-    print("learn max abs diff", diff)
+    extras = {"ppo": ppo.Extras(jax.ShapeDtypeStruct((), jnp.float32),
+                                jax.ShapeDtypeStruct((), jnp.float32)),
+              "pqn": ()}
+    for name, make_config in (("ppo", ppo_config), ("pqn", pqn_config)):
+      one = haikurl.make_train(make_config(1), callbacks={})
+      two = haikurl.make_train(make_config(2), callbacks={})
+      assert two.settings.num_envs == 2 and two.settings.data_axis == "data"
+      assert one.settings.data_axis is None
+      hp = one.default_hparams
+      state = one.agent.init(jax.random.key(1), hp)
+      traj = testing.random_trajectory(jax.random.key(2), one.env.spec, 8, 4,
+                                       extras=extras[name])
+      key = jax.random.key(3)
+      want, _ = jax.jit(one.agent.learn)(state, traj, key, hp)
+      # The rollout's envs split over the devices, each learning on its half.
+      split = jax.shard_map(two.agent.learn, mesh=two.mesh,
+                            in_specs=(P(), P(None, "data"), P(), P()),
+                            out_specs=(P(), P()), check_vma=False)
+      got, _ = jax.jit(split)(state, traj, key, hp)
+      changed = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
+                             want.params, state.params)
+      assert max(jax.tree.leaves(changed)) > 1e-4, changed  # Adam steps moved it
+      if name == "pqn":
+        # The agent's own step counter counts its device's env steps (of
+        # total_env_steps / 2: the same epsilon schedule).
+        assert int(got.env_steps) * 2 == int(want.env_steps) == 32
+        got, want = got._replace(env_steps=()), want._replace(env_steps=())
+      diff = 0.0
+      for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+        # Every device's copy of the updated state equals the 1-device one.
+        for shard in b.addressable_shards:
+          np.testing.assert_allclose(np.asarray(shard.data), np.asarray(a),
+                                     rtol=1e-5, atol=1e-6, err_msg=name)
+          diff = max(diff, float(np.max(np.abs(np.asarray(shard.data) - a))))
+      print(name, "learn max abs diff", diff)
 
     # Without the gradient average the devices would drift apart: a whole
     # (default) data-parallel run keeps the parameters the same everywhere.
-    train = haikurl.make_train(small_config(2))
+    train = haikurl.make_train(small_config(2), callbacks={})
     final, metrics = jax.jit(lambda k: train(k))(jax.random.key(0))
     for leaf in jax.tree.leaves(final.agent_state.params):
       first, second = [np.asarray(s.data) for s in leaf.addressable_shards]
       np.testing.assert_array_equal(first, second)
     # The curve has the shapes and step counts of a one-device run.
-    solo = haikurl.make_train(small_config(1))
-    _, solo_metrics = jax.jit(lambda k: solo(k))(jax.random.key(0))
+    solo = haikurl.make_train(small_config(1), callbacks={})
+    _, solo_metrics = jax.eval_shape(lambda k: solo(k), jax.random.key(0))
     assert set(metrics) == set(solo_metrics)
     for k, v in metrics.items():
       assert v.shape == solo_metrics[k].shape, k
     np.testing.assert_array_equal(metrics["env_steps"], [64, 128, 192])
+    assert int(metrics["train/episodes"].sum()) > 0
     # The state outside the devices' program has the one-device shapes.
     assert all(leaf.shape[0] == 4 for leaf in jax.tree.leaves(final.env_state))
     # Each device ran its own environments (keys with its index folded in).
