@@ -24,7 +24,8 @@ counts summed, so a period's metrics, and the state outside the shard_map
 (environments over `num_envs`), have the shapes of a one-device run's; the
 callbacks (evaluation) run on that state. The agent is built with its
 per-device settings (`num_envs / N`, `total_env_steps / N`: the same
-iterations, updates and schedules as the whole run). Only agents whose
+iterations, updates and schedules as the whole run; an agent's own
+counter of env steps, as PQN's, counts its device's). Only agents whose
 Settings set `DATA_PARALLEL` (PPO, A2C, PQN) accept N > 1.
 """
 import dataclasses
