@@ -175,24 +175,25 @@ def test_ppo_cartpole_on_two_devices_learns_as_one_device():
 
 
 _SWEEP = """
+    import json, os, sys, tempfile
     import jax, numpy as np
     import haikurl
-    from haikurl import batch, experiment
+    from haikurl import experiment
     from tests.haikurl.data_parallel_test import small_config
     assert jax.device_count() == 4, jax.devices()
     cfg = small_config(2)
     cfg.sweep.learning_rate = (2.5e-3, 1e-3)
+    workdir = tempfile.mkdtemp()
+    summary = experiment.run(cfg, workdir, quiet=True, tensorboard=False)
+    # 2 members x 2 devices each: the members x data mesh of 4 devices.
+    assert (summary["num_devices"], summary["data_parallel"]) == (4, 2)
+    assert summary["num_members"] == 2 and summary["env_steps"] == 192
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      history = [json.loads(line) for line in f]
+    batched = {k: np.asarray([r[k] for r in history], np.float64)
+               for k in history[0] if isinstance(history[0][k], list)}
     train = haikurl.make_train(cfg)
     members = experiment.make_members(cfg, train)
-    runner = batch.Runner(train, members)
-    assert dict(runner.mesh.shape) == {"members": 2, "data": 2}
-    assert (runner.padded_size, runner.num_devices) == (2, 4)
-    state = runner.init()
-    curves = []
-    for _ in range(train.num_evals):
-      state, metrics = runner.period(state)
-      curves.append(metrics)
-    batched = {k: np.stack([c[k] for c in curves]) for k in curves[0]}
     solo = jax.jit(train)  # data_parallel=2 on the first 2 devices
     worst = 0.0
     for i in range(2):
