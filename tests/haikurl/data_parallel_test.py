@@ -123,17 +123,23 @@ _LEARN = """
 
     # Without the gradient average the devices would drift apart: a whole
     # (default) data-parallel run keeps the parameters the same everywhere.
-    train = haikurl.make_train(small_config(2), callbacks={})
+    cfg = small_config(2)
+    with cfg.unlocked():
+      cfg.check_numerics = True  # its flags from the averaged metrics
+    train = haikurl.make_train(cfg, callbacks={})
     final, metrics = jax.jit(lambda k: train(k))(jax.random.key(0))
+    assert train.nonfinite_message(jax.device_get(metrics)) is None
+    assert (np.asarray(metrics["numerics/step"]) == -1).all()
     for leaf in jax.tree.leaves(final.agent_state.params):
       first, second = [np.asarray(s.data) for s in leaf.addressable_shards]
       np.testing.assert_array_equal(first, second)
     # The curve has the shapes and step counts of a one-device run.
     solo = haikurl.make_train(small_config(1), callbacks={})
     _, solo_metrics = jax.eval_shape(lambda k: solo(k), jax.random.key(0))
-    assert set(metrics) == set(solo_metrics)
-    for k, v in metrics.items():
-      assert v.shape == solo_metrics[k].shape, k
+    assert set(metrics) == set(solo_metrics) | {"numerics/step",
+                                                "numerics/index"}
+    for k, v in solo_metrics.items():
+      assert metrics[k].shape == v.shape, k
     np.testing.assert_array_equal(metrics["env_steps"], [64, 128, 192])
     assert int(metrics["train/episodes"].sum()) > 0
     # The state outside the devices' program has the one-device shapes.
