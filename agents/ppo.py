@@ -72,6 +72,11 @@ class Settings(networks.TorsoSettings, augment.AugmentSettings):
   optimizer: str = s.setting("adam", "'adam' or 'rmsprop' (eps 1e-5 both)",
                              s.one_of(*optim.KINDS))
 
+  # config.data_parallel: each device learns on its share of the rollout
+  # (num_minibatches minibatches of its own samples per epoch, advantages
+  # normalised over its minibatch), gradients averaged by haikurl.optim.
+  DATA_PARALLEL = True
+
   def check(self):
     super().check()
     if self.steps_per_learn % self.num_minibatches:
@@ -319,7 +324,8 @@ def make(settings: Settings, spec: EnvSpec,
   net = make_network(settings, spec)
   opt = optim.make(eps=1e-5, clip=True, kind=settings.optimizer,
                    decay_steps=(settings.total_gradient_steps
-                                if settings.anneal_learning_rate else None))
+                                if settings.anneal_learning_rate else None),
+                   axis_name=settings.data_axis)
   step = functools.partial(update, opt=opt, net=net, settings=settings,
                            policy_loss=policy_loss, value_loss=value_loss)
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)

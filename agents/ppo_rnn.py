@@ -72,6 +72,10 @@ class Settings(ppo.Settings, recurrent.CoreSettings):
   clip_value_loss: bool = s.setting(
       True, "clip the value loss around the rollout's values", s.boolean)
 
+  # Not over several devices yet: the actor carry's layout over devices is
+  # not wired through the loop's data-parallel state.
+  DATA_PARALLEL = False
+
   def check(self):
     if self.num_envs % self.num_minibatches:
       raise ValueError(

@@ -79,6 +79,10 @@ class Settings(networks.TorsoSettings, augment.AugmentSettings):
   anneal_learning_rate: bool = s.setting(
       True, "decay the rate linearly to 0 over the run", s.boolean)
 
+  # config.data_parallel: each device regresses on its share of the rollout,
+  # gradients averaged by haikurl.optim.
+  DATA_PARALLEL = True
+
   def check(self):
     super().check()
     if self.steps_per_learn % self.num_minibatches:
@@ -195,7 +199,8 @@ def make(settings: Settings, spec: EnvSpec,
   net = make_network(settings, spec)
   opt = optim.make(eps=settings.adam_eps, clip=True,
                    decay_steps=(settings.total_gradient_steps
-                                if settings.anneal_learning_rate else None))
+                                if settings.anneal_learning_rate else None),
+                   axis_name=settings.data_axis)
   step = functools.partial(update, opt=opt, net=net, loss=loss)
   gradient_steps = float(settings.num_epochs * settings.num_minibatches)
   augment_minibatch = augment.make_for_batch(settings)

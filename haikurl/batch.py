@@ -11,6 +11,11 @@
   through `jit`'s in/out shardings. The batch is padded to a multiple of the
   device count (and to `min_batch`) by repeating the last member; padded
   members are dropped from every output but the state.
+* **Data parallel.** With `config.data_parallel=N` (`Train.data_parallel`),
+  the mesh is 2-D, `("members", "data")` of shape (devices // N, N): each
+  member's environments and gradient batch are split over a row of N
+  devices (`haikurl.loop`, `shard_map` over "data"), and members are
+  sharded over the rows (padded to a multiple of the row count).
 * **Chunks.** `chunk_size=0` trains all members at once and keeps their
   state on the devices. `chunk_size=N` trains N members (rounded up to a
   multiple of the device count) at a time, period by period: the states of
@@ -44,6 +49,8 @@
 
   Every process gets every member's metrics; only process 0 needs to write.
 """
+import dataclasses
+import functools
 import math
 import os
 from typing import Any, Optional, Sequence
@@ -91,10 +98,24 @@ def initialize_distributed() -> bool:
   return jax.process_count() > 1
 
 
-def make_mesh(devices: Optional[Sequence[Any]] = None) -> Mesh:
-  """A 1-D mesh over `devices` (default: all devices of all processes)."""
+def make_mesh(devices: Optional[Sequence[Any]] = None,
+              data_parallel: int = 1) -> Mesh:
+  """A mesh over `devices` (default: all devices of all processes).
+
+  With `data_parallel=1` a 1-D mesh over the members axis; with N > 1 the
+  2-D mesh ("members", loop.DATA_AXIS) of shape (len(devices) // N, N)
+  (devices beyond a multiple of N are left out; a row is N consecutive
+  devices, within one process where N divides its device count).
+  """
   devices = jax.devices() if devices is None else list(devices)
-  return Mesh(np.array(devices), (AXIS,))
+  if data_parallel == 1:
+    return Mesh(np.array(devices), (AXIS,))
+  if len(devices) < data_parallel:
+    raise ValueError(f"config.data_parallel={data_parallel} needs "
+                     f"{data_parallel} devices, found {len(devices)}.")
+  rows = len(devices) // data_parallel
+  grid = np.array(devices[:rows * data_parallel]).reshape(rows, data_parallel)
+  return Mesh(grid, (AXIS, loop.DATA_AXIS))
 
 
 def _is_key(x) -> bool:
@@ -112,16 +133,27 @@ def to_host(tree) -> Any:
   return jax.tree.map(one, tree)
 
 
+def _per_leaf(sharding, tree):
+  """`sharding` (one Sharding, or a tree prefix of `tree` with Sharding
+  leaves) as a full tree over `tree`'s structure."""
+  is_sharding = lambda x: isinstance(x, jax.sharding.Sharding)
+  if is_sharding(sharding):
+    return jax.tree.map(lambda _: sharding, tree)
+  return jax.tree.map(lambda s, sub: jax.tree.map(lambda _: s, sub),
+                      sharding, tree, is_leaf=is_sharding)
+
+
 def from_host(tree, sharding, like) -> Any:
-  """numpy pytree -> global arrays with `sharding`; key data -> keys as in
-  `like` (a pytree of arrays or ShapeDtypeStructs of the same structure)."""
-  def one(x, ref):
+  """numpy pytree -> global arrays with `sharding` (one, or a tree prefix of
+  shardings); key data -> keys as in `like` (a pytree of arrays or
+  ShapeDtypeStructs of the same structure)."""
+  def one(x, sharding, ref):
     x = np.asarray(x)
     out = jax.make_array_from_callback(x.shape, sharding, lambda i: x[i])
     if _is_key(ref):
       out = jax.random.wrap_key_data(out, impl=ref.dtype._impl)  # pylint: disable=protected-access
     return out
-  return jax.tree.map(one, tree, like)
+  return jax.tree.map(one, tree, _per_leaf(sharding, like), like)
 
 
 def _host_slice(tree, start: int, stop: int):
@@ -145,21 +177,46 @@ class Runner:
         more, whose members are bitwise the same whatever the batch size;
         `min_batch=2` makes a rerun of one member bitwise its original.
     """
+    self.data_parallel = int(getattr(train, "data_parallel", 1))
+    self.mesh = (make_mesh(data_parallel=self.data_parallel) if mesh is None
+                 else mesh)
+    if self.data_parallel > 1:
+      # The members' programs split each member over the mesh's data axis.
+      if self.mesh.shape.get(loop.DATA_AXIS) != self.data_parallel:
+        raise ValueError(
+            f"config.data_parallel={self.data_parallel} needs a mesh with a "
+            f"{loop.DATA_AXIS!r} axis of that size, got {dict(self.mesh.shape)}.")
+      train = dataclasses.replace(train, mesh=self.mesh)
     self.train = train
     self.members = members
-    self.mesh = make_mesh() if mesh is None else mesh
     self.num_devices = int(self.mesh.devices.size)
+    # Devices the member axis is sharded over (a row of the mesh holds one
+    # data-parallel member).
+    self.member_shards = int(self.mesh.shape[AXIS])
     self.sharding = NamedSharding(self.mesh, PartitionSpec(AXIS))
+    # The members' TrainState: data parallel, the environments' rows stay
+    # split over the data axis between periods (a prefix tree of shardings).
+    self.state_sharding = self.sharding
+    if self.data_parallel > 1:
+      specs = train.state_specs()
+      self.state_sharding = type(specs)(*[
+          NamedSharding(self.mesh, PartitionSpec(AXIS, *spec))
+          for spec in specs])
     self.num_members = members.size
     # The member inputs, on the host: keys as key data.
     self._key_like = members.keys
     options = loop.compiler_options(self.mesh.devices.flat[0].platform)
-    self._init = jax.jit(jax.vmap(train.init), in_shardings=self.sharding,
-                         out_shardings=self.sharding,
+    # Data parallel: the vmapped member axis lies over the mesh's member
+    # axis inside each member's shard_map over the data axis.
+    vmap = functools.partial(
+        jax.vmap, spmd_axis_name=AXIS if self.data_parallel > 1 else None)
+    self._init = jax.jit(vmap(train.init), in_shardings=self.sharding,
+                         out_shardings=self.state_sharding,
                          compiler_options=options)
-    self._period = jax.jit(jax.vmap(train.period),
-                           in_shardings=self.sharding,
-                           out_shardings=self.sharding, donate_argnums=0,
+    self._period = jax.jit(vmap(train.period),
+                           in_shardings=(self.state_sharding, self.sharding),
+                           out_shardings=(self.state_sharding, self.sharding),
+                           donate_argnums=0,
                            compiler_options=options)
     if chunk_size is None:
       chunk_size = 0
@@ -184,8 +241,8 @@ class Runner:
     return self.num_chunks > 1
 
   def _round(self, n: int) -> int:
-    """`n` rounded up to a multiple of the device count."""
-    return max(1, math.ceil(n / self.num_devices)) * self.num_devices
+    """`n` rounded up to a multiple of the member axis's device count."""
+    return max(1, math.ceil(n / self.member_shards)) * self.member_shards
 
   def _inputs(self, start: int, stop: int):
     keys = from_host(self._keys[start:stop], self.sharding, self._key_like)
@@ -215,9 +272,9 @@ class Runner:
     used = sum(getattr(analysis, f, 0) or 0 for f in (
         "argument_size_in_bytes", "output_size_in_bytes",
         "temp_size_in_bytes"))
-    per_member_per_device = max(used, 1) / (probe / self.num_devices)
-    fit = int(0.8 * min(limits) / per_member_per_device) * self.num_devices
-    return 0 if fit >= self.num_members else max(fit, self.num_devices)
+    per_member_per_device = max(used, 1) / (probe / self.member_shards)
+    fit = int(0.8 * min(limits) / per_member_per_device) * self.member_shards
+    return 0 if fit >= self.num_members else max(fit, self.member_shards)
 
   def init(self):
     """The members' initial state: on the devices, or on the host if chunked."""
@@ -265,7 +322,7 @@ class Runner:
     for start, stop in self._chunks():
       hp = from_host(_host_slice(self._hparams, start, stop), self.sharding,
                      self.members.hparams)
-      chunk = from_host(_host_slice(state, start, stop), self.sharding,
+      chunk = from_host(_host_slice(state, start, stop), self.state_sharding,
                         self._state_like)
       chunk, metrics = period(chunk, hp)
       chunk = to_host(chunk)

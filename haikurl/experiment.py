@@ -341,6 +341,7 @@ def summarize(config, train: Train, history, num_members: int,
                       if k in ("iqm", "ci95", "min", "max")})
   if runner is not None:
     summary.update({"num_devices": runner.num_devices,
+                    "data_parallel": runner.data_parallel,
                     "num_processes": jax.process_count(),
                     "chunk_size": runner.chunk_size,
                     "num_chunks": runner.num_chunks})

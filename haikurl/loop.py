@@ -10,6 +10,23 @@ end of each period every callback runs (the default one plays evaluation
 episodes by the run's protocol, `Train.eval_protocol`, with keys from a
 stream of their own). `metrics` has a leading `[num_evals]` axis.
 Nothing in the trace goes back to the host.
+
+Data parallelism (`config.data_parallel=N`, default 1: the plain loop,
+unchanged): one member's `num_envs` environments and its gradient batch are
+split over N devices. The iterations of a period run under `jax.shard_map`
+over the mesh axis `DATA_AXIS`: each device steps `num_envs / N`
+environments (env and action keys with the device's index folded in),
+calls `learn` on its own share of the rollout, and the agent's optimiser
+(`haikurl.optim`, built with `axis_name=DATA_AXIS` through the agent's
+`settings.data_axis`) averages the gradients, so the parameters stay the
+same on every device. Learn metrics are averaged over devices and episode
+counts summed, so a period's metrics, and the state outside the shard_map
+(environments over `num_envs`), have the shapes of a one-device run's; the
+callbacks (evaluation) run on that state. The agent is built with its
+per-device settings (`num_envs / N`, `total_env_steps / N`: the same
+iterations, updates and schedules as the whole run; an agent's own
+counter of env steps, as PQN's, counts its device's). Only agents whose
+Settings set `DATA_PARALLEL` (PPO, A2C, PQN) accept N > 1.
 """
 import dataclasses
 import os
@@ -17,6 +34,8 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 from ml_collections import config_dict
 
 from haikurl import envs as envs_lib
@@ -63,6 +82,9 @@ class TrainState(NamedTuple):
   # row per env); () for a feed-forward agent, which carries nothing.
   actor_carry: Any = ()
 
+
+# The mesh axis over which `config.data_parallel` splits one member.
+DATA_AXIS = "data"
 
 # `fold_in` data of the callbacks' key stream ("eval" in ASCII).
 EVAL_STREAM = 0x6576616C
@@ -181,6 +203,86 @@ def make_env(config, num_envs: Optional[int] = None, evaluation: bool = False):
       update_statistics=not evaluation, **kwargs)
 
 
+def data_parallel(config) -> int:
+  """`config.data_parallel` (1 when absent); a one-line ValueError for a
+  value that is not a positive integer."""
+  value = config.get("data_parallel", 1)
+  if value is None:
+    return 1
+  if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+      or value < 1):
+    raise ValueError(f"config.data_parallel must be a positive integer "
+                     f"(devices per member), got {value!r}.")
+  return int(value)
+
+
+def data_parallel_agents() -> Tuple[str, ...]:
+  """The registered agents that accept `config.data_parallel > 1`."""
+  return tuple(name for name in registry.known()
+               if getattr(registry.lookup(name).Settings, "DATA_PARALLEL",
+                          False))
+
+
+def check_data_parallel(config, agent_module) -> int:
+  """`config.data_parallel`, checked before anything is built or compiled.
+
+  Raises a one-line ValueError for an agent that cannot split a member over
+  devices, `num_envs` not a multiple of it or observation normalisation
+  (its running statistics would differ between devices). The device count
+  is checked last, by `check_devices`, so every setting's error shows
+  on a one-device machine.
+  """
+  n = data_parallel(config)
+  if n == 1:
+    return 1
+  name = config.agent.get("name", "?")
+  if not getattr(agent_module.Settings, "DATA_PARALLEL", False):
+    raise ValueError(
+        f"config.data_parallel={n}: agent {name!r} cannot split one member "
+        f"over devices (its state holds per-device data, e.g. a replay "
+        f"buffer or recurrent carries); agents that can: "
+        f"{', '.join(data_parallel_agents())}. Use config.data_parallel=1.")
+  num_envs = config.agent.num_envs
+  if num_envs % n:
+    raise ValueError(
+        f"config.agent.num_envs={num_envs} is not a multiple of "
+        f"config.data_parallel={n}: each device steps num_envs / "
+        f"data_parallel environments.")
+  if config.get("normalize_observations", False):
+    raise ValueError(
+        f"config.normalize_observations needs config.data_parallel=1 (got "
+        f"{n}): the running statistics would differ between devices.")
+  return n
+
+
+def check_devices(n: int) -> None:
+  """A one-line ValueError when there are fewer than `n` devices."""
+  devices = jax.devices()
+  if len(devices) < n:
+    raise ValueError(
+        f"config.data_parallel={n} needs {n} devices, found {len(devices)} "
+        f"({devices[0].platform}); on a CPU, force them with XLA_FLAGS="
+        f"--xla_force_host_platform_device_count={n}.")
+
+
+def check_env_rows(env, num_envs: int) -> None:
+  """Every leaf of the env's state and TimeStep has the env batch as its
+  leading axis (how the data-parallel loop splits them); else one line."""
+  shapes = jax.eval_shape(env.reset, jax.random.key(0))
+  for path, leaf in jax.tree_util.tree_leaves_with_path(shapes):
+    if not leaf.shape or leaf.shape[0] != num_envs:
+      raise ValueError(
+          f"config.data_parallel: the env's state leaf "
+          f"{jax.tree_util.keystr(path)} has shape {leaf.shape}, not one row "
+          f"per environment ({num_envs}); this env needs "
+          f"config.data_parallel=1.")
+
+
+def data_mesh(n: int) -> Mesh:
+  """A 1-D mesh of the first `n` devices over `DATA_AXIS`."""
+  return Mesh(np.array(jax.devices()[:n]), (DATA_AXIS,))
+
+
 def complete_config(config, agent: Any = None):
   """`config` with every agent and run setting listed, defaults filled in
   (`haikurl.settings.complete`); the agent from `config.agent.name` unless
@@ -221,6 +323,25 @@ def run_length(config) -> RunLength:
   return RunLength(steps_per_iteration,
                    config.eval_every // steps_per_iteration,
                    config.total_env_steps // config.eval_every)
+
+
+def device_settings(config, agent_module, n: int):
+  """The agent's settings on one of `n` data-parallel devices: `num_envs /
+  n` environments, `total_env_steps / n`, `data_axis=DATA_AXIS`; a setting
+  check that fails on them is one line saying so."""
+  length = run_length(config)
+  values = config.agent.to_dict()
+  values["num_envs"] = config.agent.num_envs // n
+  try:
+    settings, _ = settings_lib.split(
+        values, agent_module, total_env_steps=length.total_env_steps // n,
+        data_axis=DATA_AXIS)
+  except ValueError as e:
+    raise ValueError(
+        f"{str(e).rstrip('.')} (per device, with config.data_parallel={n}: "
+        f"num_envs {config.agent.num_envs} / {n} = {values['num_envs']}).") \
+        from None
+  return settings
 
 
 def agent_settings(config, agent: Any = None):
@@ -275,6 +396,12 @@ class Train:
   # Opt-in (config.check_numerics or config.debug_nans): see
   # haikurl/numerics.py. None: off.
   numerics: Optional[numerics_lib.Checker] = None
+  # config.data_parallel: devices per member (1: the plain loop). With more,
+  # `env` and `settings` are one device's (num_envs / data_parallel envs).
+  data_parallel: int = 1
+  # The mesh whose DATA_AXIS splits a member (data_parallel > 1): a 1-D mesh
+  # of the first devices, or the members x data mesh a batch.Runner puts in.
+  mesh: Optional[Mesh] = None
 
   @property
   def check_numerics(self) -> bool:
@@ -298,15 +425,66 @@ class Train:
     actions p=0.1, 32 episodes"."""
     return self.protocol.describe()
 
+  def state_specs(self) -> TrainState:
+    """How a data-parallel member's TrainState lies over DATA_AXIS: the
+    environments' rows split, everything else the same on every device."""
+    rows, same = PartitionSpec(DATA_AXIS), PartitionSpec()
+    return TrainState(agent_state=same, env_state=rows, timestep=rows,
+                      key=same, env_steps=same, eval_key=same,
+                      actor_carry=rows)
+
+  def _over_devices(self, fn, in_specs, out_specs):
+    """`fn` under shard_map over DATA_AXIS (itself with one device).
+
+    Manual over every axis of `self.mesh`: on a Runner's members x data
+    mesh, the member axis of its `vmap` is mapped to the mesh's member axis
+    by `spmd_axis_name`. check_vma=False: rlax's code is not annotated for
+    it, and the outputs specified as the same on every device are
+    (averaged gradients, averaged or summed metrics).
+    """
+    if self.data_parallel == 1:
+      return fn
+    return jax.shard_map(fn, mesh=self.mesh, in_specs=in_specs,
+                         out_specs=out_specs, check_vma=False)
+
+  def _device_key(self, key: jax.Array) -> jax.Array:
+    """`key` with this device's index folded in (data parallel), so each
+    device's environments and actions draw keys of their own."""
+    if self.data_parallel == 1:
+      return key
+    return jax.random.fold_in(key, jax.lax.axis_index(DATA_AXIS))
+
+  def _mean_over_devices(self, metrics):
+    """Learn metrics averaged over DATA_AXIS (a mean of equal shares is the
+    whole batch's mean); non-float ones (flags) their max."""
+    if self.data_parallel == 1:
+      return metrics
+    return jax.tree.map(
+        lambda x: (jax.lax.pmean(x, DATA_AXIS)
+                   if jnp.issubdtype(x.dtype, jnp.inexact)
+                   else jax.lax.pmax(x, DATA_AXIS)), metrics)
+
+  def _sum_over_devices(self, tree):
+    if self.data_parallel == 1:
+      return tree
+    return jax.lax.psum(tree, DATA_AXIS)
+
   def init(self, key: jax.Array, hparams=None) -> TrainState:
     """The state before any step: fresh agent, reset envs."""
     hp = self.default_hparams if hparams is None else hparams
+    if self.data_parallel == 1:
+      return self._init(key, hp)
+    same = PartitionSpec()  # the key and hp, the same on every device
+    return self._over_devices(self._init, (same, same),
+                              self.state_specs())(key, hp)
+
+  def _init(self, key: jax.Array, hp) -> TrainState:
     # fold_in, not a 4-way split: the training keys stay those of a 3-way
     # split, whatever the callbacks do.
     eval_key = jax.random.fold_in(key, EVAL_STREAM)
     agent_key, env_key, key = jax.random.split(key, 3)
     agent_state = self.agent.init(agent_key, hp)
-    env_state, timestep = self.env.reset(env_key)
+    env_state, timestep = self.env.reset(self._device_key(env_key))
     actor_carry = types.initial_carry(
         self.agent, jax.random.fold_in(agent_key, CARRY_STREAM),
         self.env.num_envs, self.env.spec)
@@ -345,19 +523,37 @@ class Train:
       return (env_state, timestep, actor_carry), (transition, stats)
 
     key, rollout_key, learn_key = jax.random.split(state.key, 3)
+    rollout_key = self._device_key(rollout_key)
+    learn_key = self._device_key(learn_key)
     rollout_keys = jax.random.split(rollout_key, self.settings.rollout_length)
     (env_state, timestep, actor_carry), (trajectory, stats) = jax.lax.scan(
         env_step, (state.env_state, state.timestep, state.actor_carry),
         rollout_keys)
     agent_state, metrics = agent.learn(state.agent_state, trajectory,
                                        learn_key, hp)
-    stats = jax.tree.map(jnp.sum, stats)
+    metrics = self._mean_over_devices(metrics)
+    stats = self._sum_over_devices(jax.tree.map(jnp.sum, stats))
     state = state._replace(agent_state=agent_state, env_state=env_state,
                            timestep=timestep, key=key,
                            actor_carry=actor_carry, env_steps=state.env_steps + self.steps_per_iteration)
     nonfinite = (self.numerics.flags(metrics, agent_state)
                  if self.numerics is not None else ())
     return state, IterationOutputs(metrics, stats, nonfinite)
+
+  def iterations(self, state: TrainState, hparams=None):
+    """A period's iterations (no callbacks): (state, IterationOutputs
+    stacked over iterations); over DATA_AXIS with data_parallel > 1."""
+    hp = self.default_hparams if hparams is None else hparams
+    def run(state, hp):
+      return jax.lax.scan(lambda s, _: self._iteration(s, hp), state, None,
+                          length=self.iterations_per_eval)
+    return self._sharded_iteration(run)(state, hp)
+
+  def _sharded_iteration(self, fn):
+    """`fn(state, hp) -> (state, outputs)` over DATA_AXIS (data parallel):
+    the outputs (averaged or summed over devices) the same everywhere."""
+    specs = (self.state_specs(), PartitionSpec())
+    return self._over_devices(fn, specs, specs)
 
   def nonfinite_message(self, metrics) -> Optional[str]:
     """The first non-finite value in `metrics` (from `period` or `train`,
@@ -377,9 +573,7 @@ class Train:
     """
     hp = self.default_hparams if hparams is None else hparams
     start_steps = state.env_steps
-    state, outputs = jax.lax.scan(
-        lambda s, _: self._iteration(s, hp), state, None,
-        length=self.iterations_per_eval)
+    state, outputs = self.iterations(state, hp)
     stats = outputs.episodes
     count = jnp.sum(stats.count)
     denominator = jnp.maximum(count, 1).astype(jnp.float32)
@@ -437,9 +631,15 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   agent_module = agent if agent is not None else registry.lookup(
       config.agent.name)
   config = complete_config(config, agent_module)
+  num_devices = check_data_parallel(config, agent_module)
   settings, default_hparams = agent_settings(config, agent_module)
   length = run_length(config)
-  env = make_env(config)
+  if num_devices > 1:
+    settings = device_settings(config, agent_module, num_devices)
+    check_devices(num_devices)
+  env = make_env(config, num_envs=settings.num_envs)
+  if num_devices > 1:
+    check_env_rows(env, settings.num_envs)
   eval_env = make_env(config, evaluation=True)
   settings.check_spec(env.spec)
   if hasattr(agent_module, "validate"):
@@ -451,12 +651,14 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   train = Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
                 agent_module=agent_module, settings=settings,
                 default_hparams=default_hparams, length=length,
-                callbacks=dict(callbacks), protocol=protocol)
+                callbacks=dict(callbacks), protocol=protocol,
+                data_parallel=num_devices,
+                mesh=data_mesh(num_devices) if num_devices > 1 else None)
   if config.get("check_numerics", False) or config.get("debug_nans", False):
     # The checked leaves' names from the shapes of one iteration, so the
     # trace itself records nothing.
     state = jax.eval_shape(train.init, jax.random.key(0))
-    iteration = train._iteration  # pylint: disable=protected-access
+    iteration = train._sharded_iteration(train._iteration)  # pylint: disable=protected-access
     checker = numerics_lib.make_checker(iteration, state, default_hparams)
     train = dataclasses.replace(train, numerics=checker)
   return train

@@ -11,6 +11,12 @@ clipping norm come from the traced `HParams` at every step (the chain is
 rebuilt around them inside the trace: an optax transformation is a pair of
 pure functions, and the state's structure does not depend on their
 values), so one compiled program trains members with different rates.
+
+Data parallelism (`config.data_parallel`, `haikurl.loop`): built with
+`axis_name`, `step` first averages the gradients over that device axis
+(`jax.lax.pmean`), so every device applies the same update and the
+parameters stay the same on all of them. It is the one place where the
+devices' gradients meet; without `axis_name` nothing changes.
 """
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
@@ -38,7 +44,8 @@ KINDS = ("adam", "rmsprop")
 
 def make(eps: float = 1e-8, clip: bool = False,
          decay_steps: Optional[int] = None, kind: str = "adam",
-         rmsprop_decay: float = 0.99) -> Optimizer:
+         rmsprop_decay: float = 0.99,
+         axis_name: Optional[str] = None) -> Optimizer:
   """Adam (or RMSProp) with a traced rate, optional clipping and linear decay.
 
   Args:
@@ -49,6 +56,8 @@ def make(eps: float = 1e-8, clip: bool = False,
     kind: "adam", or "rmsprop" (optax.scale_by_rms: no momentum, eps added
       outside the square root, as A2C implementations: rlpyt, SB3).
     rmsprop_decay: RMSProp's decay of the squared-gradient average.
+    axis_name: a device axis (bound by `shard_map`) over which `step`
+      averages the gradients before clipping; None: no averaging.
 
   Returns:
     An Optimizer.
@@ -83,6 +92,10 @@ def make(eps: float = 1e-8, clip: bool = False,
     if clip and max_grad_norm is None:
       raise ValueError("optim.step: clip=True needs max_grad_norm.")
     lr = current_rate(opt_state, learning_rate)
+    if axis_name is not None:
+      # Each device's gradient is the mean over its equal share of the
+      # batch: their mean is the gradient of the whole batch's mean loss.
+      grads = jax.lax.pmean(grads, axis_name)
     updates, opt_state = chain(learning_rate, max_grad_norm).update(
         grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, lr

@@ -29,7 +29,8 @@ built-in ones.
 import copy
 import dataclasses
 import difflib
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple, Type
+from typing import (Any, Callable, ClassVar, Dict, NamedTuple, Optional,
+                    Tuple, Type)
 
 import numpy as np
 from ml_collections import config_dict
@@ -37,7 +38,7 @@ from ml_collections import config_dict
 # Keys of `config.agent` that are neither settings nor hyperparameters.
 META_KEYS = ("name",)
 # Settings the loop fills in; a config does not set them.
-LOOP_KEYS = ("total_env_steps",)
+LOOP_KEYS = ("total_env_steps", "data_axis")
 
 # A check maps a value to None (fine) or the end of a sentence saying what
 # it must be ("must be a positive integer").
@@ -106,6 +107,10 @@ def unit_interval(v) -> Optional[str]:
   return None if np.all((v >= 0) & (v <= 1)) else "must lie in [0, 1]"
 
 
+def optional_name(x) -> Optional[str]:
+  return None if x is None or isinstance(x, str) else "must be None or a name"
+
+
 def setting(default, doc: str, check: Optional[Check] = None):
   """A field of a Settings record: its default, documentation and check."""
   return dataclasses.field(default=default,
@@ -126,6 +131,17 @@ class Settings:
   total_env_steps: int = setting(
       0, "the run's length in env steps (whole iterations); set by the loop",
       non_negative_int)
+  data_axis: Optional[str] = setting(
+      None, "the device axis over which gradients are averaged "
+      "(config.data_parallel > 1); set by the loop", optional_name)
+
+  # Whether the agent can train one member over several devices
+  # (`config.data_parallel`): its learn takes the gradient of a local batch
+  # and updates through `haikurl.optim` built with `axis_name=data_axis`,
+  # whose gradient average keeps the parameters the same on every device.
+  # Agents whose state holds per-device data (a replay buffer) or that need
+  # whole-batch statistics leave it False and are refused.
+  DATA_PARALLEL: ClassVar[bool] = False
 
   def __post_init__(self):
     for f in dataclasses.fields(self):
@@ -287,6 +303,10 @@ RUN_DEFAULTS = dict(
     checkpoint_every=0,          # periods between checkpoints; 0: at the end
     wandb=False,                 # also log to Weights & Biases (needs wandb)
     chunk_size=0,                # members per jitted call; 0: all, -1: auto
+    # Devices per member: >1 splits each member's envs and gradient batch
+    # over that many devices and averages the gradients (haikurl.loop);
+    # members are sharded over the remaining mesh axis.
+    data_parallel=1,
     # >= 0: rerun only member i of this config's batch (its seed and sweep
     # setting), bitwise as in the whole batch; -1: every member.
     member=-1,

@@ -147,6 +147,13 @@ CASES = [
                           "--config.sweep.learning_rate=(1e-3,3e-4)"],
      ["config.sweep.method", "grid"]),
     ("unexpected_argument", [PPO, "extra"], ["unexpected arguments"]),
+    ("data_parallel_replay_agent", [DQN, "--config.data_parallel=2"],
+     ["config.data_parallel=2", "cannot split one member", "a2c, ppo, pqn"]),
+    ("data_parallel_too_few_devices", [PPO, "--config.data_parallel=2"],
+     ["needs 2 devices, found 1",
+      "--xla_force_host_platform_device_count=2"]),
+    ("data_parallel_envs_not_dividing", [PPO, "--config.data_parallel=3"],
+     ["num_envs=16 is not a multiple of config.data_parallel=3"]),
     # Run lengths are honoured exactly or refused (16 x 32 = 512 steps per
     # iteration, 8,192 per period): never rounded.
     ("total_not_whole_periods", [PPO, "--config.total_env_steps=100"],
