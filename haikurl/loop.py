@@ -448,10 +448,20 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   agent_triple = agent_module.make(settings, env.spec)
   if callbacks is None:
     callbacks = {"eval": evaluation.evaluate}
-  train = Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
-                agent_module=agent_module, settings=settings,
-                default_hparams=default_hparams, length=length,
-                callbacks=dict(callbacks), protocol=protocol)
+  # An offline agent (OFFLINE = True) learns from config.dataset instead of
+  # env steps: haikurl/offline.py.
+  from haikurl import offline  # pylint: disable=g-import-not-at-top
+  train_cls, extra = Train, {}
+  if offline.is_offline(agent_module):
+    train_cls, extra = offline.OfflineTrain, offline.train_fields(config, env)
+  elif config.get("dataset", None):
+    raise ValueError(f"config.dataset is for offline agents (bc, iql, cql); "
+                     f"agent {config.agent.name!r} learns from env steps.")
+  train = train_cls(config=config, env=env, eval_env=eval_env,
+                    agent=agent_triple, agent_module=agent_module,
+                    settings=settings, default_hparams=default_hparams,
+                    length=length, callbacks=dict(callbacks),
+                    protocol=protocol, **extra)
   if config.get("check_numerics", False) or config.get("debug_nans", False):
     # The checked leaves' names from the shapes of one iteration, so the
     # trace itself records nothing.

@@ -18,8 +18,12 @@ from haikurl import testing
 
 
 def names():
-  """Every registered agent."""
-  return registry.known()
+  """Every registered online agent. Offline agents (bc, iql, cql) need a
+  dataset; tests/agents/offline_test.py covers them (determinism, vmap,
+  learning) on datasets it writes."""
+  from haikurl import offline  # pylint: disable=g-import-not-at-top
+  return [name for name in registry.known()
+          if not offline.is_offline(registry.lookup(name))]
 
 
 def default_config(agent: str):
