@@ -359,6 +359,21 @@ class Train:
                  if self.numerics is not None else ())
     return state, IterationOutputs(metrics, stats, nonfinite)
 
+  def episode_metrics(self, episodes: EpisodeStats) -> Dict[str, jax.Array]:
+    """The period's training-episode metrics from its iterations'
+    `EpisodeStats` ([iterations] each): `train/episode_return` and
+    `train/episode_length` (means over the episodes that ended, NaN when
+    none did) and `train/episodes` (how many). A loop without training
+    episodes (the offline one) returns none."""
+    count = jnp.sum(episodes.count)
+    denominator = jnp.maximum(count, 1).astype(jnp.float32)
+    return {
+        "train/episode_return": jnp.where(
+            count > 0, jnp.sum(episodes.returns) / denominator, jnp.nan),
+        "train/episode_length": jnp.where(
+            count > 0, jnp.sum(episodes.lengths) / denominator, jnp.nan),
+        "train/episodes": count}
+
   def nonfinite_message(self, metrics) -> Optional[str]:
     """The first non-finite value in `metrics` (from `period` or `train`,
     numpy, any leading [num_evals] / [members] axes), or None."""
@@ -372,24 +387,17 @@ class Train:
     Returns:
       (state, metrics): metrics is a flat dict of scalars: the learn
       metrics averaged over the period's learn calls that learned
-      (`period_learn_metrics`), training episode statistics, and
-      the callbacks' outputs.
+      (`period_learn_metrics`), training episode statistics
+      (`episode_metrics`), and the callbacks' outputs.
     """
     hp = self.default_hparams if hparams is None else hparams
     start_steps = state.env_steps
     state, outputs = jax.lax.scan(
         lambda s, _: self._iteration(s, hp), state, None,
         length=self.iterations_per_eval)
-    stats = outputs.episodes
-    count = jnp.sum(stats.count)
-    denominator = jnp.maximum(count, 1).astype(jnp.float32)
     metrics = {"env_steps": state.env_steps}
     metrics.update(period_learn_metrics(outputs.learn_metrics))
-    metrics["train/episode_return"] = jnp.where(
-        count > 0, jnp.sum(stats.returns) / denominator, jnp.nan)
-    metrics["train/episode_length"] = jnp.where(
-        count > 0, jnp.sum(stats.lengths) / denominator, jnp.nan)
-    metrics["train/episodes"] = count
+    metrics.update(self.episode_metrics(outputs.episodes))
     if self.numerics is not None:
       metrics.update(self.numerics.period_metrics(
           outputs.nonfinite, start_steps, self.steps_per_iteration))

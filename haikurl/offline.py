@@ -3,20 +3,24 @@
 An offline agent (a module with `OFFLINE = True`: agents/bc.py, iql.py,
 cql.py) is trained from the Minari dataset `config.dataset` names, read
 once onto the device (`haikurl.datasets.load`) and closed over by the
-program, so a vmapped batch of members shares one copy. `make_train`
-dispatches here on the agent module, not on `config.dataset`: an offline
-agent's `learn` takes a sampled minibatch rather than a rollout, so whether
-a run is offline is a property of the agent, and a config that gives an
-online agent a dataset (or an offline one none) is refused in one line.
+program: `jit` passes it to the compiled program as an argument (it is not
+folded into the program as a constant), and a vmapped batch of members
+shares the one copy. `make_train` dispatches here on the agent module, not
+on `config.dataset`: an offline agent's `learn` takes a sampled minibatch
+rather than a rollout, so whether a run is offline is a property of the
+agent, and a config that gives an online agent a dataset (or an offline one
+none) is refused in one line.
 
-`OfflineTrain` is `loop.Train` with another iteration: sample
-`batch_size` transitions uniformly (with replacement) from the dataset,
-then one call of `agent.learn(state, batch, key, hp)`, which takes one
-gradient step. Periods, learn-metric averaging, callbacks (evaluation
-episodes in the dataset's env, own key stream), numerics checks, `init` /
+`OfflineTrain` is `loop.Train` with another iteration: sample `batch_size`
+transitions uniformly (with replacement) from the dataset with the
+training key, then one call of `agent.learn(state, batch, key, hp)`, which
+takes one gradient step. Periods, learn-metric averaging, callbacks
+(evaluation episodes in the dataset's environment, with the evaluation key
+stream, so evaluating never changes training), numerics checks, `init` /
 `period` for the CLI's chunks and checkpoints are `Train`'s own, so jit,
-vmap over seeds and hyperparameters, sharding, sweeps and the CLI work
-unchanged.
+vmap over seeds and hyperparameters (`haikurl.sweep` members), sharding,
+sweeps and the CLI work unchanged. There are no training episodes: the
+`train/episode_*` metrics of an online run are left out (not NaN).
 
 Units. In an offline run `total_env_steps` and `eval_every` count gradient
 steps (the `env_steps` metric is the gradient steps taken): an offline
@@ -29,7 +33,7 @@ to the [-1, 1] the agent acts in (the inverse of `RescaleAction`), and
 (truncation bootstraps, termination does not).
 """
 import dataclasses
-from typing import Any
+from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
@@ -63,8 +67,14 @@ class Settings(settings_lib.Settings):
           "config.agent.num_envs and rollout_length at 1 (total_env_steps "
           "and eval_every count gradient steps).")
 
+  @property
+  def total_gradient_steps(self) -> int:
+    """Gradient steps over the run (one per iteration), at least 1."""
+    return max(1, self.total_env_steps)
+
 
 def is_offline(agent_module: Any) -> bool:
+  """Whether `agent_module` learns from a dataset (`OFFLINE = True`)."""
   return bool(getattr(agent_module, "OFFLINE", False))
 
 
@@ -85,9 +95,18 @@ def to_agent_units(transitions: Transition, env) -> Transition:
   return transitions._replace(action=jnp.clip(scaled, -1.0, 1.0))
 
 
+def _env_kwargs(config) -> Dict[str, Any]:
+  """The config's gymnax / brax parameters, as a dataset records them."""
+  env_cfg = config.get("env_kwargs", None)
+  kwargs = env_cfg.to_dict() if env_cfg else {}
+  kwargs.pop("sticky_actions", None)  # a property of acting, not the env
+  return kwargs
+
+
 def load_dataset(config, env) -> datasets.Dataset:
   """`config.dataset` read onto the device and checked against the run's
-  env; actions in the agent's units (`to_agent_units`)."""
+  env (name, parameters, shapes); actions in the agent's units
+  (`to_agent_units`). Every problem is a one-line ValueError."""
   path = config.get("dataset", None)
   if not path:
     raise ValueError(f"agent {config.agent.name!r} learns offline: set "
@@ -97,11 +116,17 @@ def load_dataset(config, env) -> datasets.Dataset:
     raise ValueError("config.normalize_observations is not supported "
                      "offline: the dataset's observations are raw.")
   data = datasets.load(path)
-  if data.env is not None and (
-      envs_lib.check_name(data.env) != env.spec.name):
-    raise ValueError(f"the dataset {path} was collected on {data.env}, the "
-                     f"config runs {env.spec.name}: set --config.env="
-                     f"{data.env}.")
+  if data.env is not None:
+    if envs_lib.check_name(data.env) != env.spec.name:
+      raise ValueError(f"the dataset {path} was collected on {data.env}, "
+                       f"the config runs {env.spec.name}: set --config.env="
+                       f"{data.env}.")
+    recorded = {k: v for k, v in data.env_kwargs.items()
+                if k != "sticky_actions"}
+    if recorded != _env_kwargs(config):
+      raise ValueError(f"the dataset {path} was collected with env_kwargs "
+                       f"{recorded}, the config has {_env_kwargs(config)}: "
+                       "evaluation must run in the dataset's environment.")
   spec = env.spec
   if not spec.discrete:
     low, high = env_bounds(env)
@@ -109,6 +134,23 @@ def load_dataset(config, env) -> datasets.Dataset:
                          action_high=np.asarray(high)[0])
   datasets.check_spec(data, spec)
   return data._replace(transitions=to_agent_units(data.transitions, env))
+
+
+def sample(transitions: Transition, key: jax.Array,
+           batch_size: int) -> Transition:
+  """`batch_size` transitions drawn uniformly, with replacement.
+
+  Args:
+    transitions: Transition [N] (device arrays, shared by all members).
+    key: PRNG key.
+    batch_size: transitions to draw.
+
+  Returns:
+    Transition [batch_size].
+  """
+  size = transitions.reward.shape[0]
+  index = jax.random.randint(key, (batch_size,), 0, size)
+  return jax.tree.map(lambda x: x[index], transitions)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity, for jit
@@ -123,20 +165,20 @@ class OfflineTrain(loop.Train):
   def _iteration(self, state: loop.TrainState, hp):
     """One minibatch from the dataset, one call of learn."""
     key, sample_key, learn_key = jax.random.split(state.key, 3)
-    transitions = self.dataset.transitions
-    index = jax.random.randint(sample_key, (self.settings.batch_size,), 0,
-                               self.dataset_size)
-    batch = jax.tree.map(lambda x: x[index], transitions)
+    batch = sample(self.dataset.transitions, sample_key,
+                   self.settings.batch_size)
     agent_state, metrics = self.agent.learn(state.agent_state, batch,
                                             learn_key, hp)
-    zero = jnp.zeros((), jnp.float32)
-    stats = loop.EpisodeStats(zero, jnp.zeros((), jnp.int32),
-                              jnp.zeros((), jnp.int32))
     state = state._replace(agent_state=agent_state, key=key,
                            env_steps=state.env_steps + self.steps_per_iteration)
     nonfinite = (self.numerics.flags(metrics, agent_state)
                  if self.numerics is not None else ())
-    return state, loop.IterationOutputs(metrics, stats, nonfinite)
+    return state, loop.IterationOutputs(metrics, (), nonfinite)
+
+  def episode_metrics(self, episodes) -> Dict[str, jax.Array]:
+    """None: an offline run plays no training episodes."""
+    del episodes
+    return {}
 
 
 def train_fields(config, env) -> dict:
