@@ -202,7 +202,8 @@ def write(path: str, episodes: Sequence[Episode], env: str, spec: EnvSpec,
         dataset_id, buffers, env=_gymnasium_spec(env, env_kwargs),
         observation_space=obs_space, action_space=action_space,
         algorithm_name=algorithm_name, author="haikurl",
-        description=description or f"collected with haikurl on {env}")
+        description=description or f"collected with haikurl on {env}",
+        jpeg_encoding=False)  # lossless, whatever the observations
   extra = {ENV_KEY: env, ENV_KWARGS_KEY: env_kwargs}
   extra.update(metadata or {})
   json.dumps(extra)  # fails here, not half-way through, if not JSON
