@@ -7,6 +7,7 @@ Each module provides `Settings` (its static settings, with defaults),
 """
 from agents import a2c
 from agents import bc
+from agents import cql
 from agents import ddpg
 from agents import dqn
 from agents import iql
@@ -32,6 +33,7 @@ BUILTIN = {
     "ddpg": ddpg,
     "bc": bc,
     "iql": iql,
+    "cql": cql,
 }
 
 for _name, _module in BUILTIN.items():

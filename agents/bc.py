@@ -47,9 +47,9 @@ POLICIES = ("auto", "categorical", "gaussian", "tanh_gaussian",
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(offline.Settings):
+class Settings(offline.Settings, networks.TorsoSettings):
   """BC's static settings (256-256 ReLU MLP, batch 256, as the IQL paper's
-  BC baseline)."""
+  BC baseline; `torso` as the online agents', `networks.TorsoSettings`)."""
   hidden_sizes: tuple = s.setting((256, 256), "units of the policy MLP",
                                   s.positive_ints)
   activation: str = s.setting("relu", "nonlinearity of the MLP",
@@ -90,10 +90,14 @@ def validate(settings: Settings, spec: EnvSpec) -> None:
 
 
 def make_policy_network(hidden_sizes, activation: str, kind: str,
-                        spec: EnvSpec, name: str = "policy"):
-  """A transformed policy MLP with the head `kind` names (BC's and IQL's)."""
+                        spec: EnvSpec, name: str = "policy",
+                        encoder: networks.Encoder = networks.Encoder()):
+  """A transformed policy network, `networks.torso` (encoder, then an MLP
+  of `hidden_sizes`) and the head `kind` names (BC's, IQL's and CQL's):
+  PPO's categorical and Gaussian heads, SAC's tanh-Gaussian, TD3's
+  deterministic one."""
   def forward(obs):
-    h = networks.torso(obs, hidden_sizes, activation, name)
+    h = networks.torso(obs, hidden_sizes, activation, name, encoder=encoder)
     if kind == "categorical":
       return networks.categorical_head(h, spec.num_actions)
     if kind == "deterministic":
@@ -153,7 +157,7 @@ def make(settings: Settings, spec: EnvSpec) -> Agent:
   """Builds BC's init, act and learn."""
   kind = policy_kind(settings, spec)
   net = make_policy_network(settings.hidden_sizes, settings.activation, kind,
-                            spec)
+                            spec, encoder=settings.encoder)
   opt = optim.make(clip=True)
 
   def init(key, hp):

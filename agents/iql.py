@@ -41,6 +41,7 @@ import optax
 import rlax
 
 from agents import bc
+from agents import sac
 from haikurl import networks
 from haikurl import offline
 from haikurl import optim
@@ -51,7 +52,7 @@ OFFLINE = True
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(offline.Settings):
+class Settings(offline.Settings, networks.TorsoSettings):
   """IQL's static settings (the paper's: 256-256 ReLU MLPs, batch 256)."""
   actor_hidden_sizes: tuple = s.setting(
       (256, 256), "units of the policy MLP", s.positive_ints)
@@ -125,22 +126,21 @@ def awr_weights(advantage: jax.Array, temperature, max_weight) -> jax.Array:
 
 
 def make_networks(settings: Settings, spec: EnvSpec):
-  """(actor, critic, value) transformed networks."""
+  """(actor, critic, value, policy kind): the actor is BC's policy network,
+  the twin critics SAC's (`sac.make_networks`), the value an MLP on the
+  same torso."""
   kind = bc.policy_kind(settings, spec)
   actor = bc.make_policy_network(settings.actor_hidden_sizes,
-                                 settings.activation, kind, spec, "actor")
-
-  def critic(obs, action):
-    return networks.twin_q(obs, action, settings.critic_hidden_sizes,
-                           settings.activation, 2, spec.num_actions).q_values
+                                 settings.activation, kind, spec, "actor",
+                                 settings.encoder)
+  _, critic = sac.make_networks(settings, spec)
 
   def value(obs):
     h = networks.torso(obs, settings.critic_hidden_sizes, settings.activation,
-                       "value")
+                       "value", encoder=settings.encoder)
     return networks.value_head(h).value
 
-  return (actor, hk.without_apply_rng(hk.transform(critic)),
-          hk.without_apply_rng(hk.transform(value)), kind)
+  return actor, critic, hk.without_apply_rng(hk.transform(value)), kind
 
 
 def make(settings: Settings, spec: EnvSpec) -> Agent:
