@@ -48,6 +48,8 @@ Metrics:
                    continuous: summed over the twin critics)
   train/cql_penalty  mean unweighted penalty (mean over critics)
   train/cql_alpha  the penalty's weight (alpha' with `lagrange`)
+  train/cql_gap    continuous: cql_alpha * penalty - target_action_gap,
+                   what alpha' follows with `lagrange`
   train/q_mean, train/td_abs (discrete), train/q, loss/actor, loss/alpha,
   train/alpha, train/entropy (continuous): as agents/dqn.py and sac.py
   train/gradient_steps  1.0 per learn call
