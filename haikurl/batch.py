@@ -124,6 +124,15 @@ def from_host(tree, sharding, like) -> Any:
   return jax.tree.map(one, tree, like)
 
 
+def _members_init(init):
+  """`init` over the members one at a time (`lax.map`), not vmapped: the
+  members' parameters are the same bits, and a batched QR (orthogonal
+  initialisers) never reaches jaxlib's LAPACK batch loop, which was seen to
+  deadlock on XLA:CPU's thread pool (IQL on Pendulum, 2 members, 256-unit
+  layers: the run hung with every worker idle)."""
+  return lambda keys, hp: jax.lax.map(lambda a: init(*a), (keys, hp))
+
+
 def _host_slice(tree, start: int, stop: int):
   return jax.tree.map(lambda x: x[start:stop], tree)
 
@@ -154,7 +163,7 @@ class Runner:
     # The member inputs, on the host: keys as key data.
     self._key_like = members.keys
     options = loop.compiler_options(self.mesh.devices.flat[0].platform)
-    self._init = jax.jit(jax.vmap(train.init), in_shardings=self.sharding,
+    self._init = jax.jit(_members_init(train.init), in_shardings=self.sharding,
                          out_shardings=self.sharding,
                          compiler_options=options)
     self._period = jax.jit(jax.vmap(train.period),
