@@ -6,8 +6,11 @@ Each module provides `Settings` (its static settings, with defaults),
 **hooks) -> Agent` and `validate(settings, spec)`.
 """
 from agents import a2c
+from agents import bc
+from agents import cql
 from agents import ddpg
 from agents import dqn
+from agents import iql
 from agents import iqn
 from agents import ppo
 from agents import ppo_rnn
@@ -28,6 +31,9 @@ BUILTIN = {
     "sac": sac,
     "td3": td3,
     "ddpg": ddpg,
+    "bc": bc,
+    "iql": iql,
+    "cql": cql,
 }
 
 for _name, _module in BUILTIN.items():

@@ -130,10 +130,41 @@ def make_networks(settings, spec: EnvSpec):
           hk.without_apply_rng(hk.transform(critic)))
 
 
-def make(settings, spec: EnvSpec) -> Agent:
-  """Builds SAC's init, act and learn from static `settings`."""
+class Parts(NamedTuple):
+  """SAC's pieces without replay, for `make` and for variants that learn
+  from other batches (agents/cql.py: CQL on SAC's critics, offline).
+
+  init(key, hp) -> State with `buffer=()`;
+  policy(actor_params, obs) -> (head output, distrax distribution);
+  critic_apply(critic_params, obs, action) -> [2, N] (continuous) or
+    [2, N, A] (discrete, the action ignored);
+  update(state, sample: offpolicy.Sample, key, hp) -> (state, metrics,
+    None): one gradient step of the critics, then the actor and the
+    temperature. `sample.batch.discount` is the full bootstrap discount
+    (gamma, 0 at termination). `state` may be any NamedTuple with State's
+    learner fields (actor, critic, target_critic, log_alpha, the three
+    optimiser states, num_updates).
+  """
+  init: Any
+  policy: Any
+  critic_apply: Any
+  update: Any
+
+
+def make_parts(settings, spec: EnvSpec, critic_penalty=None) -> Parts:
+  """SAC's networks, losses and gradient step (see `Parts`).
+
+  Args:
+    settings: actor_hidden_sizes, critic_hidden_sizes, activation, encoder.
+    spec: the env's spec.
+    critic_penalty: an optional hook added to the critic loss,
+      `critic_penalty(critic_params, state, batch, key, hp, q_tm1) ->
+      (loss [], metrics)`, with `q_tm1` [2, N] the critics at the batch's
+      actions (gradients flow through it and through `critic_params`);
+      its key is split off the critic loss's own, so without a penalty
+      every key is SAC's.
+  """
   actor_net, critic_net = make_networks(settings, spec)
-  replay = offpolicy.make_replay(settings, spec)
   opt = optim.make()
   discrete = spec.discrete
 
@@ -150,24 +181,13 @@ def make(settings, spec: EnvSpec) -> Agent:
     log_alpha = jnp.log(hp.initial_alpha).astype(jnp.float32)
     zero = jnp.zeros((), jnp.int32)
     return State(actor, critic, critic, log_alpha, opt.init(actor),
-                 opt.init(critic), opt.init(log_alpha), replay.init(), zero,
-                 zero)
+                 opt.init(critic), opt.init(log_alpha), (), zero, zero)
 
   def policy(params, obs):
     out = actor_net.apply(params, obs)
     if discrete:
       return out, distrax.Categorical(logits=out.logits)
     return out, networks.tanh_gaussian(out)
-
-  def act(state, obs, key, hp, evaluation=False):
-    del hp
-    out, dist = policy(state.actor, obs)
-    if evaluation:
-      if discrete:
-        return jnp.argmax(out.logits, axis=-1), ()
-      return jnp.tanh(out.mean), ()
-    return offpolicy.explore(state, key, spec, settings,
-                             lambda k: dist.sample(seed=k)), ()
 
   def soft_value(actor, target_critic, obs, key, alpha):
     """[N] soft value of `obs` under the target critics."""
@@ -182,6 +202,8 @@ def make(settings, spec: EnvSpec) -> Agent:
     return q - alpha * log_prob
 
   def critic_loss(critic, state, batch, key, hp):
+    if critic_penalty is not None:
+      key, penalty_key = jax.random.split(key)
     alpha = jnp.exp(state.log_alpha)
     v_t = soft_value(state.actor, state.target_critic, batch.next_obs, key,
                      alpha)                                         # [N]
@@ -194,7 +216,13 @@ def make(settings, spec: EnvSpec) -> Agent:
         q_tm1, batch.reward, discount_t, v_t)                       # [2, N]
     chex.assert_equal_shape([td, q_tm1])
     loss = jnp.sum(jnp.mean(rlax.l2_loss(td), axis=-1))
-    return loss, {"loss/critic": loss, "train/q": jnp.mean(q_tm1[0])}
+    metrics = {"loss/critic": loss, "train/q": jnp.mean(q_tm1[0])}
+    if critic_penalty is not None:
+      penalty, penalty_metrics = critic_penalty(critic, state, batch,
+                                                penalty_key, hp, q_tm1)
+      loss = loss + penalty
+      metrics.update(penalty_metrics)
+    return loss, metrics
 
   def actor_loss(actor, critic, log_alpha, obs, key):
     alpha = jnp.exp(log_alpha)
@@ -242,5 +270,28 @@ def make(settings, spec: EnvSpec) -> Agent:
         alpha_opt=alpha_opt, num_updates=state.num_updates + 1)
     return state, metrics, None
 
+  return Parts(init=init, policy=policy, critic_apply=critic_apply,
+               update=update)
+
+
+def make(settings, spec: EnvSpec) -> Agent:
+  """Builds SAC's init, act and learn from static `settings`."""
+  parts = make_parts(settings, spec)
+  replay = offpolicy.make_replay(settings, spec)
+  discrete = spec.discrete
+
+  def init(key, hp):
+    return parts.init(key, hp)._replace(buffer=replay.init())
+
+  def act(state, obs, key, hp, evaluation=False):
+    del hp
+    out, dist = parts.policy(state.actor, obs)
+    if evaluation:
+      if discrete:
+        return jnp.argmax(out.logits, axis=-1), ()
+      return jnp.tanh(out.mean), ()
+    return offpolicy.explore(state, key, spec, settings,
+                             lambda k: dist.sample(seed=k)), ()
+
   return Agent(init=init, act=act,
-               learn=offpolicy.make_learn(settings, replay, update))
+               learn=offpolicy.make_learn(settings, replay, parts.update))

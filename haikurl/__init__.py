@@ -13,8 +13,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("envs", "evaluation", "hparams", "networks", "returns",
-               "testing")
+_SUBMODULES = ("datasets", "envs", "evaluation", "hparams", "networks",
+               "returns", "testing")
 _NAMES = {
     "Agent": "haikurl.types", "EnvSpec": "haikurl.types",
     "TimeStep": "haikurl.types", "Transition": "haikurl.types",

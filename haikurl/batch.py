@@ -156,6 +156,15 @@ def from_host(tree, sharding, like) -> Any:
   return jax.tree.map(one, tree, _per_leaf(sharding, like), like)
 
 
+def _members_init(init):
+  """`init` over the members one at a time (`lax.map`), not vmapped: the
+  members' parameters are the same bits, and a batched QR (orthogonal
+  initialisers) never reaches jaxlib's LAPACK batch loop, which was seen to
+  deadlock on XLA:CPU's thread pool (IQL on Pendulum, 2 members, 256-unit
+  layers: the run hung with every worker idle)."""
+  return lambda keys, hp: jax.lax.map(lambda a: init(*a), (keys, hp))
+
+
 def _host_slice(tree, start: int, stop: int):
   return jax.tree.map(lambda x: x[start:stop], tree)
 
@@ -210,7 +219,9 @@ class Runner:
     # axis inside each member's shard_map over the data axis.
     vmap = functools.partial(
         jax.vmap, spmd_axis_name=AXIS if self.data_parallel > 1 else None)
-    self._init = jax.jit(vmap(train.init), in_shardings=self.sharding,
+    init = (vmap(train.init) if self.data_parallel > 1
+            else _members_init(train.init))
+    self._init = jax.jit(init, in_shardings=self.sharding,
                          out_shardings=self.state_sharding,
                          compiler_options=options)
     self._period = jax.jit(vmap(train.period),

@@ -555,6 +555,21 @@ class Train:
     specs = (self.state_specs(), PartitionSpec())
     return self._over_devices(fn, specs, specs)
 
+  def episode_metrics(self, episodes: EpisodeStats) -> Dict[str, jax.Array]:
+    """The period's training-episode metrics from its iterations'
+    `EpisodeStats` ([iterations] each): `train/episode_return` and
+    `train/episode_length` (means over the episodes that ended, NaN when
+    none did) and `train/episodes` (how many). A loop without training
+    episodes (the offline one) returns none."""
+    count = jnp.sum(episodes.count)
+    denominator = jnp.maximum(count, 1).astype(jnp.float32)
+    return {
+        "train/episode_return": jnp.where(
+            count > 0, jnp.sum(episodes.returns) / denominator, jnp.nan),
+        "train/episode_length": jnp.where(
+            count > 0, jnp.sum(episodes.lengths) / denominator, jnp.nan),
+        "train/episodes": count}
+
   def nonfinite_message(self, metrics) -> Optional[str]:
     """The first non-finite value in `metrics` (from `period` or `train`,
     numpy, any leading [num_evals] / [members] axes), or None."""
@@ -568,22 +583,15 @@ class Train:
     Returns:
       (state, metrics): metrics is a flat dict of scalars: the learn
       metrics averaged over the period's learn calls that learned
-      (`period_learn_metrics`), training episode statistics, and
-      the callbacks' outputs.
+      (`period_learn_metrics`), training episode statistics
+      (`episode_metrics`), and the callbacks' outputs.
     """
     hp = self.default_hparams if hparams is None else hparams
     start_steps = state.env_steps
     state, outputs = self.iterations(state, hp)
-    stats = outputs.episodes
-    count = jnp.sum(stats.count)
-    denominator = jnp.maximum(count, 1).astype(jnp.float32)
     metrics = {"env_steps": state.env_steps}
     metrics.update(period_learn_metrics(outputs.learn_metrics))
-    metrics["train/episode_return"] = jnp.where(
-        count > 0, jnp.sum(stats.returns) / denominator, jnp.nan)
-    metrics["train/episode_length"] = jnp.where(
-        count > 0, jnp.sum(stats.lengths) / denominator, jnp.nan)
-    metrics["train/episodes"] = count
+    metrics.update(self.episode_metrics(outputs.episodes))
     if self.numerics is not None:
       metrics.update(self.numerics.period_metrics(
           outputs.nonfinite, start_steps, self.steps_per_iteration))
@@ -648,12 +656,22 @@ def make_train(config: config_dict.ConfigDict, agent: Any = None,
   agent_triple = agent_module.make(settings, env.spec)
   if callbacks is None:
     callbacks = {"eval": evaluation.evaluate}
-  train = Train(config=config, env=env, eval_env=eval_env, agent=agent_triple,
-                agent_module=agent_module, settings=settings,
-                default_hparams=default_hparams, length=length,
-                callbacks=dict(callbacks), protocol=protocol,
-                data_parallel=num_devices,
-                mesh=data_mesh(num_devices) if num_devices > 1 else None)
+  # An offline agent (OFFLINE = True) learns from config.dataset instead of
+  # env steps: haikurl/offline.py.
+  from haikurl import offline  # pylint: disable=g-import-not-at-top
+  train_cls, extra = Train, {}
+  if offline.is_offline(agent_module):
+    train_cls, extra = offline.OfflineTrain, offline.train_fields(config, env)
+  elif config.get("dataset", None):
+    raise ValueError(f"config.dataset is for offline agents (bc, iql, cql); "
+                     f"agent {config.agent.name!r} learns from env steps.")
+  train = train_cls(config=config, env=env, eval_env=eval_env,
+                    agent=agent_triple, agent_module=agent_module,
+                    settings=settings, default_hparams=default_hparams,
+                    length=length, callbacks=dict(callbacks),
+                    protocol=protocol, data_parallel=num_devices,
+                    mesh=data_mesh(num_devices) if num_devices > 1 else None,
+                    **extra)
   if config.get("check_numerics", False) or config.get("debug_nans", False):
     # The checked leaves' names from the shapes of one iteration, so the
     # trace itself records nothing.

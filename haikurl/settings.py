@@ -319,6 +319,9 @@ RUN_DEFAULTS = dict(
     # 2018), training and evaluation; None: the env's default (0.1 on
     # MinAtar, else 0); 0 turns it off.
     sticky_actions=config_dict.placeholder(float),
+    # Offline agents (bc, iql, cql): the Minari dataset they learn from, a
+    # folder or a Minari id (haikurl/offline.py); None for online agents.
+    dataset=config_dict.placeholder(str),
 )
 SWEEP_META = dict(method="grid", num_samples=0)
 

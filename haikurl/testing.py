@@ -32,7 +32,8 @@ probe's constructor arguments (e.g. `as_termination=True`).
 `random_trajectory`, `random_q_values`, `random_categorical_q`,
 `random_quantile_q` and `random_policy` build inputs for unit tests of a
 `learn` or a loss; `greedy_actions` asks any agent for its evaluation
-actions.
+actions; `write_dataset` writes a Minari dataset of any policy in any env
+(a probe's expert, say) for an offline agent to learn from.
 """
 from typing import Any, NamedTuple, Optional
 
@@ -406,8 +407,9 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
   (R2D2's `sequence_length` 4, `sequence_period` 2, `burn_in` 1, `n_step`
   2); `replay_ratio` -> one gradient step per learn call). The run is
   `periods` evaluation periods of `iterations` learn calls of `num_envs *
-  rollout_length` env steps, with 2 evaluation episodes. `config` is not
-  modified.
+  rollout_length` env steps (an offline agent's: `iterations` gradient
+  steps, num_envs and rollout_length kept at 1; set its `dataset` in
+  `overrides`), with 2 evaluation episodes. `config` is not modified.
 
   Args:
     config: a full config (e.g. a preset from configs/*.py).
@@ -419,8 +421,14 @@ def tiny(config: config_dict.ConfigDict, *, num_envs: int = 2,
     The shrunk config (locked if `config` was).
   """
   from haikurl import loop  # pylint: disable=g-import-not-at-top
+  from haikurl import offline  # pylint: disable=g-import-not-at-top
+  from haikurl import registry  # pylint: disable=g-import-not-at-top
   c = loop.complete_config(config.copy_and_resolve_references())
   a = c.agent
+  # An offline agent's iteration is one gradient step (haikurl/offline.py):
+  # its num_envs and rollout_length stay 1.
+  if offline.is_offline(registry.lookup(a.name)):
+    num_envs = rollout_length = 1
   with c.unlocked():
     if env is not None:
       c.env = env
@@ -581,7 +589,8 @@ __all__ = ["Probe", "ProbeState", "OneStep", "TwoStep", "ObsReward",
            "ActionReward", "TimeLimit", "Memory", "PROBES", "make_probe",
            "tiny", "random_actions", "random_trajectory", "random_q_values",
            "random_categorical_q", "random_quantile_q", "random_policy",
-           "BEST_CONTINUOUS_ACTION", "run", "greedy_actions"]
+           "BEST_CONTINUOUS_ACTION", "run", "greedy_actions",
+           "write_dataset"]
 
 
 def run(config: config_dict.ConfigDict, seed: int = 0, agent: Any = None,
@@ -617,3 +626,45 @@ def greedy_actions(train, state, observations) -> jax.Array:
   action, _, _ = types.act(train.agent, state.agent_state, carry, obs,
                            jax.random.key(0), train.default_hparams, True)
   return action
+
+
+def write_dataset(path: str, env: str, policy, episodes: int,
+                  seed: int = 0, num_envs: int = 0, **env_kwargs) -> str:
+  """Plays `policy` in `env` and writes `episodes` complete episodes as a
+  Minari dataset (`haikurl.datasets`, needs minari) for offline tests.
+
+      path = testing.write_dataset(str(tmp_path / "expert-v0"),
+                                   "probe:action_reward",
+                                   lambda obs, key: jnp.ones(obs.shape[:1],
+                                                             jnp.int32), 64)
+
+  Args:
+    path: the new dataset folder, named `<name>-v<version>`.
+    env: an environment name (`haikurl.envs.make`).
+    policy: `policy(obs [B, ...], key) -> actions` in the env's own units
+      (its bounds, not [-1, 1], for a continuous env other than a probe).
+    episodes: how many episodes to write.
+    seed: PRNG seed of the rollout.
+    num_envs: envs stepped in parallel (default min(episodes, 64)).
+    **env_kwargs: the env's parameters (recorded in the dataset).
+
+  Returns:
+    `path`.
+  """
+  from haikurl import collect  # pylint: disable=g-import-not-at-top
+  from haikurl import datasets  # pylint: disable=g-import-not-at-top
+  num_envs = num_envs or min(episodes, 64)
+  batch = envs_lib.make(env, num_envs, rescale_actions=False, **env_kwargs)
+  spec = batch.spec
+  per_env = -(-episodes // num_envs)
+  steps = per_env * int(spec.max_episode_steps or 1000)
+  rollout = jax.jit(collect.make_rollout(policy, batch, spec, steps))
+  zeros = jnp.zeros((num_envs,), jnp.float32)
+  out = jax.device_get(rollout(jax.random.key(seed), zeros, zeros))
+  by_env = datasets.episodes_from_rollout(**out)
+  chosen = [e for i in range(per_env) for env_episodes in by_env
+            for e in env_episodes[i:i + 1]][:episodes]
+  if len(chosen) < episodes:
+    raise ValueError(f"only {len(chosen)} of {episodes} episodes ended in "
+                     f"{steps} steps of {env}.")
+  return datasets.write(path, chosen, env, spec, env_kwargs=env_kwargs)

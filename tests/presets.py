@@ -18,10 +18,14 @@ from haikurl import testing
 
 
 def names():
-  """Every built-in agent (a module of the `agents` package): agents that
-  other tests register for themselves are not presets."""
+  """Every built-in online agent (a module of the `agents` package):
+  agents that other tests register for themselves are not presets, and
+  offline agents (bc, iql, cql) need a dataset (their own tests write
+  one)."""
+  from haikurl import offline  # pylint: disable=g-import-not-at-top
   return [name for name in registry.known()
-          if getattr(registry.lookup(name), "__name__", "").startswith("agents.")]
+          if getattr(registry.lookup(name), "__name__", "").startswith(
+              "agents.") and not offline.is_offline(registry.lookup(name))]
 
 
 def default_config(agent: str):

@@ -134,7 +134,7 @@ def test_an_unknown_agent_says_how_to_add_one():
     registry.lookup("mdqn")
   message = str(e.value)
   assert "\n" not in message
-  assert "Known agents: a2c, ddpg, dqn, iqn, ppo, ppo_rnn, pqn, r2d2, sac, td3" in message
+  assert "Known agents: a2c, bc, cql, ddpg, dqn, iql, iqn, ppo, ppo_rnn, pqn, r2d2, sac, td3" in message
   assert "module path" in message and "register_agent" in message
 
 
