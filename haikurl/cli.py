@@ -184,7 +184,8 @@ def main(argv):
   except FloatingPointError as e:  # config.check_numerics found a NaN/inf
     print(f"haikurl-train: error: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
-  line = (f"done: {summary['env_steps']:,} env steps x "
+  line = (f"done: {summary['env_steps']:,} "
+          f"{summary.get('step_unit', 'env steps')} x "
           f"{summary['num_members']} member(s) in "
           f"{summary['wall_seconds']:.1f} s "
           f"(compile {summary['compile_seconds']:.1f} s, "

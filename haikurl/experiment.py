@@ -286,7 +286,8 @@ def finish(session: Session) -> dict:
   _write_json(os.path.join(session.workdir, "summary.json"), summary)
   protocol = session.train.eval_protocol
   write_sweep(config, session.workdir, members, session.history, protocol)
-  write_curve(config, session.workdir, members, session.history, protocol)
+  write_curve(config, session.workdir, members, session.history, protocol,
+              session.train.step_unit)
   return summary
 
 
@@ -315,6 +316,8 @@ def summarize(config, train: Train, history, num_members: int,
       "num_members": num_members,
       "num_seeds": int(config.num_seeds),
       "env_steps": train.total_env_steps,
+      # What env_steps counts: "env steps", or "gradient steps" offline.
+      "step_unit": train.step_unit,
       "env_steps_all_members": train.total_env_steps * num_members,
       "wall_seconds": wall_seconds,
       "compile_seconds": compile_seconds,
@@ -367,8 +370,8 @@ def _title(config, protocol: str = "") -> str:
 
 
 def write_curve(config, workdir: str, members: Members, history,
-                protocol: str = "") -> None:
-  """curve.png: the evaluation return against env steps, one curve
+                protocol: str = "", step_unit: str = "env steps") -> None:
+  """curve.png: the evaluation return against env (or gradient) steps, one curve
   per setting (the IQM with a 95% stratified-bootstrap CI over >= 3 seeds,
   the mean and min-max below; see haikurl.plotting)."""
   key = "eval/episode_return"
@@ -384,7 +387,8 @@ def write_curve(config, workdir: str, members: Members, history,
   plotting.plot_curves(runs, os.path.join(workdir, "curve.png"), metric=key,
                        title=_title(config, protocol), ordered=one_key,
                        legend_title=(plotting.label(list(members.swept)[0])
-                                     if one_key else None))
+                                     if one_key else None),
+                       step_unit=step_unit)
 
 
 def write_sweep(config, workdir: str, members: Members, history,

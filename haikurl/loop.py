@@ -30,7 +30,7 @@ Settings set `DATA_PARALLEL` (PPO, A2C, PQN) accept N > 1.
 """
 import dataclasses
 import os
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -402,6 +402,9 @@ class Train:
   # The mesh whose DATA_AXIS splits a member (data_parallel > 1): a 1-D mesh
   # of the first devices, or the members x data mesh a batch.Runner puts in.
   mesh: Optional[Mesh] = None
+  # What `total_env_steps` and the `env_steps` column count (a class
+  # attribute: haikurl.offline.OfflineTrain counts gradient steps).
+  step_unit: ClassVar[str] = "env steps"
 
   @property
   def check_numerics(self) -> bool:

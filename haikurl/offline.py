@@ -33,7 +33,7 @@ to the [-1, 1] the agent acts in (the inverse of `RescaleAction`), and
 (truncation bootstraps, termination does not).
 """
 import dataclasses
-from typing import Any, Dict
+from typing import Any, ClassVar, Dict
 
 import jax
 import jax.numpy as jnp
@@ -157,6 +157,7 @@ def sample(transitions: Transition, key: jax.Array,
 class OfflineTrain(loop.Train):
   """`loop.Train` whose iterations sample the dataset instead of an env."""
   dataset: Any = None  # datasets.Dataset, transitions in agent units
+  step_unit: ClassVar[str] = "gradient steps"
 
   @property
   def dataset_size(self) -> int:

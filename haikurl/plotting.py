@@ -67,8 +67,10 @@ def _colors(n: int, ordered: bool) -> list:
 def plot_curves(runs: Dict[str, dict], path: str,
                 metric: str = "eval/episode_return",
                 title: Optional[str] = None, ordered: bool = False,
-                legend_title: Optional[str] = None) -> str:
-  """One curve per run: the aggregate over its members against env steps.
+                legend_title: Optional[str] = None,
+                step_unit: str = "env steps") -> str:
+  """One curve per run: the aggregate over its members against env steps
+  (`step_unit`: what the x axis counts; offline runs count gradient steps).
 
   n >= 3 members: IQM and a 95% stratified-bootstrap CI band (rliable); n = 2:
   the mean and a min-max band; n = 1: the run itself. The band's name is in
@@ -119,7 +121,7 @@ def plot_curves(runs: Dict[str, dict], path: str,
     if n == 2 and few:   # two seeds: draw them, the band is their span
       for m in range(n):
         ax.plot(steps, values[:, m], color=color, lw=0.6, alpha=0.6)
-  ax.set_xlabel(label("env_steps"))
+  ax.set_xlabel(step_unit)
   ax.set_ylabel(label(metric))
   ax.xaxis.set_major_formatter(ticker.EngFormatter(sep=""))
   ax.grid(alpha=0.3)

@@ -66,9 +66,12 @@ def test_cli_trains_a_sweep_from_a_dataset(dataset, tmp_path):
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "[2/2]" in proc.stdout and "nan" not in proc.stdout.lower()
+  # Offline runs count gradient steps, and say so.
+  assert "done: 8 gradient steps x 4 member(s)" in proc.stdout, proc.stdout
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
   assert summary["num_members"] == 4 and summary["num_settings"] == 2
+  assert summary["step_unit"] == "gradient steps"
   assert np.all(np.isfinite(summary["final_eval_return_per_member"]))
 
 
