@@ -104,6 +104,7 @@ def main():
     # returns: [seeds, num_evals, 128 episodes]
     final = float(np.mean(np.asarray(returns)[:, -1]))
     curve = np.asarray(returns).mean(axis=(0, 2))  # [num_evals]
+    per_seed = np.asarray(returns).mean(axis=2)     # [seeds, num_evals]
   steps = config["total_timesteps"] * args.seeds
   # Evaluations at 0 (unless skipped) and then every eval_freq env steps.
   per_eval = int(np.ceil(config["eval_freq"] / config.get("num_envs", 1)) *
@@ -117,7 +118,9 @@ def main():
       "seconds": times, "steps_per_second": steps / statistics.median(times),
       "final_eval_return": None if args.no_eval else final,
       "eval_steps": eval_steps,
-      "eval_returns": [round(float(r), 1) for r in curve]}))
+      "eval_returns": [round(float(r), 1) for r in curve],
+      "eval_returns_per_seed": [[round(float(r), 2) for r in row]
+                                for row in per_seed]}))
 
 
 if __name__ == "__main__":

@@ -171,3 +171,20 @@ def make_for_batch(settings) -> Optional[Callable]:
   def augment_batch(key, batch):
     return batch._replace(obs=augment(key, batch.obs))
   return augment_batch
+
+
+def make_for_transitions(settings) -> Optional[Callable]:
+  """`augment(key, batch) -> batch` replacing a transition batch's `obs` and
+  `next_obs` [N, H, W, C], each with its own draw (DrQ with K = M = 1), or
+  None for augmentation='none': what the off-policy engine
+  (`haikurl.offpolicy.make_learn`) and the offline loop
+  (`haikurl.offline`) apply to every sampled batch."""
+  augment = make(settings)
+  if augment is None:
+    return None
+
+  def augment_batch(key, batch):
+    obs_key, next_key = jax.random.split(key)
+    return batch._replace(obs=augment(obs_key, batch.obs),
+                          next_obs=augment(next_key, batch.next_obs))
+  return augment_batch

@@ -25,7 +25,9 @@ sweeps and the CLI work unchanged. There are no training episodes: the
 Units. In an offline run `total_env_steps` and `eval_every` count gradient
 steps (the `env_steps` metric is the gradient steps taken): an offline
 agent's settings fix `num_envs = rollout_length = 1`, so one iteration is
-one gradient step. The batch is a `Transition` [batch_size] in the agent's
+one gradient step. With `augmentation` (`haikurl.augment`: DrQ's shift,
+colour jitter) the batch's obs and next_obs are augmented, each with its own
+draw. The batch is a `Transition` [batch_size] in the agent's
 units: observations as stored (raw; observation normalisation is refused),
 discrete actions as int32, continuous actions mapped from the env's bounds
 to the [-1, 1] the agent acts in (the inverse of `RescaleAction`), and
@@ -39,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from haikurl import augment as augment_lib
 from haikurl import datasets
 from haikurl import envs as envs_lib
 from haikurl import loop
@@ -47,8 +50,9 @@ from haikurl.types import Transition
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings(settings_lib.Settings):
-  """Static settings of every offline agent."""
+class Settings(augment_lib.AugmentSettings):
+  """Static settings of every offline agent: the batch, and the image
+  augmentation applied to every sampled batch's obs and next_obs."""
   num_envs: int = settings_lib.setting(
       1, "offline: fixed at 1 (an iteration is one gradient step)",
       settings_lib.positive_int)
@@ -168,6 +172,10 @@ class OfflineTrain(loop.Train):
     key, sample_key, learn_key = jax.random.split(state.key, 3)
     batch = sample(self.dataset.transitions, sample_key,
                    self.settings.batch_size)
+    augment = augment_lib.make_for_transitions(self.settings)
+    if augment is not None:  # no key drawn without augmentation
+      learn_key, augment_key = jax.random.split(learn_key)
+      batch = augment(augment_key, batch)
     agent_state, metrics = self.agent.learn(state.agent_state, batch,
                                             learn_key, hp)
     state = state._replace(agent_state=agent_state, key=key,

@@ -448,19 +448,15 @@ def make_learn(settings: Settings, replay: Replay,
   """
   num_steps = settings.gradient_steps_per_learn
   prioritised = replay.set_priorities is not None
-  augment = augment_lib.make(settings)
+  augment = augment_lib.make_for_transitions(settings)
 
   def gradient_step(carry, key, hp):
     learner, buffer_state = carry
     sample_key, update_key = jax.random.split(key)
     sample = replay.sample(buffer_state, sample_key, hp.discount)
     if augment is not None:
-      # DrQ (K = M = 1): obs and next_obs each get their own draw.
-      update_key, obs_key, next_key = jax.random.split(update_key, 3)
-      batch = sample.batch
-      sample = sample._replace(batch=batch._replace(
-          obs=augment(obs_key, batch.obs),
-          next_obs=augment(next_key, batch.next_obs)))
+      update_key, augment_key = jax.random.split(update_key)
+      sample = sample._replace(batch=augment(augment_key, sample.batch))
     learner, metrics, priorities = update(learner, sample, update_key, hp)
     if prioritised:
       buffer_state = replay.set_priorities(

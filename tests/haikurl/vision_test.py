@@ -141,3 +141,57 @@ def test_every_torso_taking_agent_builds_the_chosen_torso(agent):
   names = [name for name in jax.tree_util.tree_flatten_with_path(
       state)[0] if "resnet" in jax.tree_util.keystr(name[0])]
   assert names, agent
+
+
+def _shifts_of(image, pad):
+  """Every DrQ shift of one [H, W, C] image (edge-replicated), as a list."""
+  height, width, _ = image.shape
+  padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+  return [padded[dy:dy + height, dx:dx + width]
+          for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+
+
+def test_transition_augmentation_shifts_obs_and_next_obs_with_own_draws():
+  from haikurl.types import Transition  # pylint: disable=g-import-not-at-top
+  assert augment.make_for_transitions(ppo.Settings()) is None   # 'none'
+  fn = augment.make_for_transitions(ppo.Settings(augmentation="shift"))
+  images = jax.random.uniform(jax.random.key(1), (16, 10, 10, 4))
+  batch = Transition(obs=images, action=jnp.zeros(16, jnp.int32),
+                     reward=jnp.arange(16.0), discount=jnp.ones(16),
+                     next_obs=images, terminated=jnp.zeros(16, bool),
+                     truncated=jnp.zeros(16, bool), extras=())
+  out = jax.jit(fn)(jax.random.key(2), batch)
+  np.testing.assert_array_equal(out.reward, batch.reward)   # the rest kept
+  for n in range(16):      # each a shift of its own image (pad 1 on 10 x 10)
+    for aug in (out.obs[n], out.next_obs[n]):
+      assert any(np.array_equal(aug, s)
+                 for s in _shifts_of(np.asarray(images[n]), 1))
+  # obs and next_obs were given the same images but their own draws.
+  assert not np.array_equal(out.obs, out.next_obs)
+
+
+def test_offline_bc_with_impala_torso_and_shift_learns_from_minatar_data(
+    tmp_path):
+  from configs import bc as bc_config  # pylint: disable=g-import-not-at-top
+  path = testing.write_dataset(
+      str(tmp_path / "breakout-uniform-v0"), "gymnax:Breakout-MinAtar",
+      lambda obs, key: jax.random.randint(key, obs.shape[:1], 0, 3), 4)
+  runs = {}
+  for kind in ("none", "shift"):
+    config = testing.tiny(bc_config.get_config("Breakout-MinAtar"),
+                          dataset=path, torso="impala", torso_channels=(4,),
+                          torso_blocks=1, hidden_sizes=(8,), batch_size=8,
+                          augmentation=kind)
+    train = haikurl.make_train(config)
+    state, metrics = jax.jit(train)(jax.random.key(0), train.default_hparams)
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in metrics.values()
+               if np.asarray(v).dtype.kind == "f")
+    names = [jax.tree_util.keystr(p) for p, _ in
+             jax.tree_util.tree_flatten_with_path(state.agent_state)[0]]
+    assert any("impala" in n for n in names), names
+    runs[kind] = state.agent_state
+  # The shift changed what was learned (same keys otherwise).
+  differs = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != b)),
+                         jax.tree.leaves(runs["none"].params)[0],
+                         jax.tree.leaves(runs["shift"].params)[0])
+  assert differs
