@@ -20,7 +20,10 @@ SAC's (`networks.twin_q`); discrete actions: a categorical policy and
 critics Q_i(s, .) over all actions (the same update, Q read at the dataset
 action). Greedy evaluation: the policy's mean or argmax.
 
-Deviations: no cosine decay of the actor's rate, no dropout.
+The actor's rate decays to 0 over the run on a cosine (the paper's code;
+`actor_decay="constant"` keeps it).
+
+Deviations: no dropout.
 
 Metrics:
   loss/value, loss/critic, loss/actor   the three losses above
@@ -68,6 +71,9 @@ class Settings(offline.Settings, networks.TorsoSettings):
   action_margin: float = s.setting(
       1e-4, "tanh_gaussian: dataset actions clipped to [-1 + m, 1 - m]",
       s.number)
+  actor_decay: str = s.setting(
+      "cosine", "the actor's rate over the run: 'cosine' decay to 0 (the "
+      "paper's) or 'constant'", s.one_of("cosine", "constant"))
 
 
 class HParams(NamedTuple):
@@ -148,6 +154,9 @@ def make(settings: Settings, spec: EnvSpec) -> Agent:
   actor_net, critic_net, value_net, kind = make_networks(settings, spec)
   discrete = spec.discrete
   opt = optim.make()
+  actor_opt = (optim.make(decay_steps=settings.total_gradient_steps,
+                          decay_shape="cosine")
+               if settings.actor_decay == "cosine" else opt)
 
   def critic_apply(params, obs, action):
     return critic_net.apply(params, obs, None if discrete else action)
@@ -160,7 +169,7 @@ def make(settings: Settings, spec: EnvSpec) -> Agent:
     critic = critic_net.init(critic_key, obs,
                              None if discrete else spec.dummy_action[None])
     value = value_net.init(value_key, obs)
-    return State(actor, critic, critic, value, opt.init(actor),
+    return State(actor, critic, critic, value, actor_opt.init(actor),
                  opt.init(critic), opt.init(value), jnp.zeros((), jnp.int32))
 
   def act(state, obs, key, hp, evaluation=False):
@@ -204,8 +213,8 @@ def make(settings: Settings, spec: EnvSpec) -> Agent:
     weights = awr_weights(advantage, hp.temperature, hp.max_weight)
     grads, actor_metrics = jax.grad(actor_loss, has_aux=True)(
         state.actor, weights, batch)
-    actor, actor_opt, _ = opt.step(state.actor, grads, state.actor_opt,
-                                   hp.actor_learning_rate)
+    actor, actor_opt_state, _ = actor_opt.step(
+        state.actor, grads, state.actor_opt, hp.actor_learning_rate)
 
     grads, critic_metrics = jax.grad(critic_loss, has_aux=True)(
         state.critic, value, batch, hp)
@@ -218,7 +227,7 @@ def make(settings: Settings, spec: EnvSpec) -> Agent:
     metrics.update({"train/advantage": jnp.mean(advantage),
                     "train/weight": jnp.mean(weights),
                     "train/gradient_steps": jnp.ones((), jnp.float32)})
-    return State(actor, critic, target, value, actor_opt, critic_opt,
+    return State(actor, critic, target, value, actor_opt_state, critic_opt,
                  value_opt, state.num_updates + 1), metrics
 
   return Agent(init=init, act=act, learn=learn)

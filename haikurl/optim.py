@@ -5,8 +5,8 @@
     params, opt_state, lr = opt.step(params, grads, opt_state,
                                      hp.learning_rate, hp.max_grad_norm)
 
-The chain is global-norm clipping (optional), Adam (or RMSProp), an optional linear decay
-of the rate to 0 over `decay_steps` steps, and the rate. The rate and the
+The chain is global-norm clipping (optional), Adam (or RMSProp), an optional linear
+(or cosine) decay of the rate to 0 over `decay_steps` steps, and the rate. The rate and the
 clipping norm come from the traced `HParams` at every step (the chain is
 rebuilt around them inside the trace: an optax transformation is a pair of
 pure functions, and the state's structure does not depend on their
@@ -39,13 +39,24 @@ def linear_decay(decay_steps: int) -> Callable[[jax.Array], jax.Array]:
                                    0.0)
 
 
+def cosine_decay(decay_steps: int) -> Callable[[jax.Array], jax.Array]:
+  """count -> (1 + cos(pi * min(count / decay_steps, 1))) / 2: a multiplier
+  of the rate, from 1 to 0 (optax.cosine_decay_schedule's shape; IQL's
+  actor)."""
+  total = float(max(1, decay_steps))
+  return lambda count: 0.5 * (1.0 + jnp.cos(
+      jnp.pi * jnp.minimum(count.astype(jnp.float32) / total, 1.0)))
+
+
 KINDS = ("adam", "rmsprop")
+DECAYS = {"linear": linear_decay, "cosine": cosine_decay}
 
 
 def make(eps: float = 1e-8, clip: bool = False,
          decay_steps: Optional[int] = None, kind: str = "adam",
          rmsprop_decay: float = 0.99,
-         axis_name: Optional[str] = None) -> Optimizer:
+         axis_name: Optional[str] = None,
+         decay_shape: str = "linear") -> Optimizer:
   """Adam (or RMSProp) with a traced rate, optional clipping and linear decay.
 
   Args:
@@ -58,13 +69,16 @@ def make(eps: float = 1e-8, clip: bool = False,
     rmsprop_decay: RMSProp's decay of the squared-gradient average.
     axis_name: a device axis (bound by `shard_map`) over which `step`
       averages the gradients before clipping; None: no averaging.
+    decay_shape: with `decay_steps`, "linear" or "cosine" (to 0).
 
   Returns:
     An Optimizer.
   """
   if kind not in KINDS:
     raise ValueError(f"unknown optimiser {kind!r}; known: {KINDS}.")
-  decay = linear_decay(decay_steps) if decay_steps else None
+  if decay_shape not in DECAYS:
+    raise ValueError(f"unknown decay {decay_shape!r}; known: {tuple(DECAYS)}.")
+  decay = DECAYS[decay_shape](decay_steps) if decay_steps else None
 
   def chain(learning_rate, max_grad_norm) -> optax.GradientTransformation:
     parts = [optax.clip_by_global_norm(max_grad_norm)] if clip else []

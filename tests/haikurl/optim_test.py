@@ -45,6 +45,26 @@ class OptimTest(chex.TestCase):
     np.testing.assert_allclose(rates, [0.2, 0.15, 0.1, 0.05, 0.0, 0.0],
                                atol=1e-7)
 
+  def test_cosine_decay_follows_optax_cosine_schedule(self):
+    # decay over 4 steps: lr * (1 + cos(pi k / 4)) / 2 at step k, 0 after;
+    # by hand 0.2 * [1, 0.8536, 0.5, 0.1464, 0, 0], and optax's schedule.
+    opt = optim.make(decay_steps=4, decay_shape="cosine")
+    params = jnp.zeros(())
+    state = opt.init(params)
+    rates = []
+    for _ in range(6):
+      params, state, lr = opt.step(params, jnp.float32(1.0), state, 0.2)
+      rates.append(float(lr))
+    np.testing.assert_allclose(
+        rates, [0.2, 0.170711, 0.1, 0.029289, 0.0, 0.0], atol=1e-6)
+    schedule = optax.cosine_decay_schedule(0.2, 4)
+    np.testing.assert_allclose(rates, [schedule(k) for k in range(6)],
+                               atol=1e-6)
+
+  def test_unknown_decay_shape_is_one_line(self):
+    with self.assertRaisesRegex(ValueError, "unknown decay 'step'"):
+      optim.make(decay_steps=4, decay_shape="step")
+
   def test_members_with_different_rates_share_one_program(self):
     opt = optim.make()
     params = jnp.ones(3)
