@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -67,10 +68,12 @@ def loadavg() -> float:
   return round(os.getloadavg()[0], 2)
 
 
-def add_flags(parser, peer: str = "rejax", repeats: int = 3) -> None:
+def add_flags(parser, peer: str = "rejax", repeats: Optional[int] = 3,
+              repeats_help: str = "") -> None:
   """The flags every side-by-side benchmark takes."""
   parser.add_argument("--repeats", type=int, default=repeats,
-                      help="timed runs per side (steps/s is their median)")
+                      help="timed runs per side (steps/s is their median)" +
+                      (f"; {repeats_help}" if repeats_help else ""))
   parser.add_argument(f"--no_{peer}", action="store_true",
                       help=f"our side only (no {peer} run)")
   parser.add_argument("--with_eval", action="store_true",
@@ -245,9 +248,12 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
     [rollout_length, num_envs], as the loop gives them.
 
   Each is reported as env steps/s (n x steps_per_iteration x num_seeds
-  over the median seconds); the loop ceiling is 1 / (the sum of the three
-  per-step times): a loop that only stepped, acted and learned, with no
-  cost of its own. Each part, scanned alone, pays the scan's own cost per
+  over the median seconds). The learning loop ceiling is 1 / (the sum of
+  the three per-step times): a loop that only stepped, acted and learned,
+  with no cost of its own. The loop ceiling (`loop_steps_per_second`, what
+  the shares are of) is the whole run's: its warm-up steps (an off-policy
+  agent's first `learning_starts`) step and act without learning (their
+  buffer writes not counted), the others cost all three. Each part, scanned alone, pays the scan's own cost per
   iteration (a few microseconds on a CPU); on tiny work per step (a few
   envs, a small net, a gradient step per call) that cost is a large part
   of each, the sum counts it three times, and the loop itself can run
@@ -331,13 +337,20 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
         jax.vmap(fn, in_axes=axes), values, repeats)
   measured = calls * train.steps_per_iteration * num_seeds
   rate = {name: measured / s for name, s in seconds.items()}
-  loop = 1.0 / sum(1.0 / r for r in rate.values())
+  per_step = {name: 1.0 / r for name, r in rate.items()}
+  # The run's warm-up steps act and step but do not learn.
+  total = train.total_env_steps
+  warm = min(warmup * train.steps_per_iteration, total)
+  run_time = (total * (per_step["env"] + per_step["act"]) +
+              (total - warm) * per_step["learn"])
   return {"seeds": num_seeds, "env_steps_per_seed": measured // num_seeds,
           "warmup_iterations": warmup, "repeats": repeats,
           "env_steps_per_second": round(rate["env"], 1),
           "act_steps_per_second": round(rate["act"], 1),
           "learn_steps_per_second": round(rate["learn"], 1),
-          "loop_steps_per_second": round(loop, 1),
+          "learning_loop_steps_per_second": round(
+              1.0 / sum(per_step.values()), 1),
+          "loop_steps_per_second": round(total / run_time, 1),
           "compile_seconds": {k: round(v, 2)
                               for k, v in compile_seconds.items()}}
 

@@ -117,6 +117,11 @@ def main():
       "compile_seconds": compile_seconds,
       "seconds": times, "steps_per_second": steps / statistics.median(times),
       "final_eval_return": None if args.no_eval else final,
+      "evaluation": (
+          "none (eval_freq = total_timesteps, no initial evaluation, a "
+          "callback that does no work)" if args.no_eval else
+          f"rejax's own ({returns.shape[-1]} episodes) every "
+          f"{config['eval_freq']:,} env steps and at step 0"),
       "eval_steps": eval_steps,
       "eval_returns": [round(float(r), 1) for r in curve],
       "eval_returns_per_seed": [[round(float(r), 2) for r in row]

@@ -35,10 +35,17 @@ def tiny_dqn():
 
 
 def _check_ceilings(ceiling, seeds):
-  for name in ("env", "act", "learn", "loop"):
+  for name in ("env", "act", "learn", "learning_loop", "loop"):
     assert ceiling[f"{name}_steps_per_second"] > 0, name
-  # The loop ceiling is below each of its parts (1 / a sum of their times).
+  # The learning loop ceiling is below each of its parts (1 / a sum of
+  # their times); the run's is above it (its warm-up does not learn) and
+  # below the env and act alone (every step costs both).
   for name in ("env", "act", "learn"):
+    assert (ceiling["learning_loop_steps_per_second"] <
+            ceiling[f"{name}_steps_per_second"]), name
+  assert (ceiling["learning_loop_steps_per_second"] <
+          ceiling["loop_steps_per_second"])
+  for name in ("env", "act"):
     assert (ceiling["loop_steps_per_second"] <
             ceiling[f"{name}_steps_per_second"]), name
   assert ceiling["seeds"] == seeds
