@@ -19,7 +19,8 @@ Part 2 (time to solve): our CartPole preset (configs/ppo.py), evaluated every
 greedy return first reaches 475.
 
   python benchmarks/ppo_cartpole.py [--seeds 1,8,64] [--repeats 3] [--quick]
-      [--no_rejax] [--with_eval] [--ceiling_steps 16384] [--no_solve]
+      [--total_env_steps 131072] [--no_rejax] [--with_eval]
+      [--ceiling_steps 16384] [--no_solve]
 
 --time_to_solve (issue 2's "what a user feels"): compile plus steady time
 until the return first reaches 475, one key per run (`jax.jit(train)`, no
@@ -164,7 +165,7 @@ def time_to_solve_versus_purejaxrl(repeats: int, purejaxrl_dir: str):
 
 def versus_rejax(args):
   seeds = [int(s) for s in args.seeds.split(",")]
-  total, repeats = 131_072, args.repeats
+  total, repeats = args.total_env_steps, args.repeats
   if args.quick:
     seeds, total, repeats = [1, 2], 16_384, 1
   load_start = common.loadavg()
@@ -202,6 +203,8 @@ def main():
   parser.add_argument("--purejaxrl_dir", default="",
                       help="a PureJaxRL checkout, for --time_to_solve")
   parser.add_argument("--seeds", default="1,8,64")
+  parser.add_argument("--total_env_steps", type=int, default=131_072,
+                      help="per seed, both sides (whole iterations of 4,096)")
   parser.add_argument("--quick", action="store_true",
                       help="16,384 steps, seeds 1 and 2, one repeat")
   parser.add_argument("--no_solve", action="store_true",
