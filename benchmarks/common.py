@@ -25,7 +25,6 @@ as its last line, one JSON line built by `report`:
                                    common.evaluation_off())))
 """
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -69,16 +68,18 @@ def loadavg() -> float:
 
 
 def add_flags(parser, peer: str = "rejax", repeats: Optional[int] = 3,
-              repeats_help: str = "") -> None:
-  """The flags every side-by-side benchmark takes."""
+              repeats_help: str = "", with_eval: bool = True) -> None:
+  """The flags every side-by-side benchmark takes (`--with_eval` only
+  where the peer has an evaluation of its own)."""
   parser.add_argument("--repeats", type=int, default=repeats,
                       help="timed runs per side (steps/s is their median)" +
                       (f"; {repeats_help}" if repeats_help else ""))
   parser.add_argument(f"--no_{peer}", action="store_true",
                       help=f"our side only (no {peer} run)")
-  parser.add_argument("--with_eval", action="store_true",
-                      help="each side with its own evaluation, UNEQUAL work "
-                      "(default: evaluation off on both sides)")
+  if with_eval:
+    parser.add_argument("--with_eval", action="store_true",
+                        help="each side with its own evaluation, UNEQUAL "
+                        "work (default: evaluation off on both sides)")
   parser.add_argument("--ceiling_steps", type=int, default=CEILING_STEPS,
                       help="env steps per seed of each ceiling (0: none)")
 
@@ -454,13 +455,3 @@ def return_at(env_steps, returns, steps: int):
   """[env step, return] of the evaluation nearest `steps`."""
   i = int(np.argmin(np.abs(np.asarray(env_steps) - steps)))
   return [int(env_steps[i]), round(float(returns[i]), 1)]
-
-
-def strip(result):
-  """A result without its arrays, for the JSON line."""
-  return {k: v for k, v in result.items() if k not in ("curve", "env_steps")}
-
-
-def finite(x):
-  """`x`, or None when it is NaN (JSON has no NaN)."""
-  return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
