@@ -69,13 +69,14 @@ def loadavg() -> float:
 
 def add_flags(parser, peer: str = "rejax", repeats: Optional[int] = 3,
               repeats_help: str = "", with_eval: bool = True) -> None:
-  """The flags every side-by-side benchmark takes (`--with_eval` only
-  where the peer has an evaluation of its own)."""
+  """The flags every side-by-side benchmark takes (`--no_<peer>` unless
+  `peer` is empty, `--with_eval` where the peer has an evaluation)."""
   parser.add_argument("--repeats", type=int, default=repeats,
                       help="timed runs per side (steps/s is their median)" +
                       (f"; {repeats_help}" if repeats_help else ""))
-  parser.add_argument(f"--no_{peer}", action="store_true",
-                      help=f"our side only (no {peer} run)")
+  if peer:
+    parser.add_argument(f"--no_{peer}", action="store_true",
+                        help=f"our side only (no {peer} run)")
   if with_eval:
     parser.add_argument("--with_eval", action="store_true",
                         help="each side with its own evaluation, UNEQUAL "
