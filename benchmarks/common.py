@@ -39,10 +39,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import haikurl  # pylint: disable=g-import-not-at-top,wrong-import-position
-from haikurl import offline  # pylint: disable=g-import-not-at-top,wrong-import-position
-from haikurl import offpolicy  # pylint: disable=g-import-not-at-top,wrong-import-position
-from haikurl import types  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import haikurl
+from haikurl import offline
+from haikurl import offpolicy
+from haikurl import types
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 # The benchmark venv's Python (rejax, PureJaxRL); HAIKURL_BENCH_PYTHON
 # points at another (e.g. a worktree using the main checkout's venv).
@@ -255,11 +257,14 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
   with no cost of its own. The loop ceiling (`loop_steps_per_second`, what
   the shares are of) is the whole run's: its warm-up steps (an off-policy
   agent's first `learning_starts`) step and act without learning (their
-  buffer writes not counted), the others cost all three. Each part, scanned alone, pays the scan's own cost per
-  iteration (a few microseconds on a CPU); on tiny work per step (a few
-  envs, a small net, a gradient step per call) that cost is a large part
-  of each, the sum counts it three times, and the loop itself can run
-  faster than this "ceiling". On the benchmarks' work it is small.
+  buffer writes not counted), the others cost all three. Evaluation is
+  never in it (with `--with_eval` a side's share includes its evaluation).
+
+  Each part, scanned alone, pays the scan's own cost per iteration (a few
+  microseconds on a CPU); on tiny work per step (a few envs, a small net,
+  a gradient step per call) that cost is a large part of each, the sum
+  counts it three times, and the loop itself can run faster than this
+  "ceiling". On the benchmarks' work it is small.
 
   Raises:
     ValueError: for an offline agent (no env steps) or data_parallel > 1.
@@ -279,8 +284,9 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
 
   def prepare(key, hp):
     state = train.init(key, hp)
-    state, _ = jax.lax.scan(
-        lambda s, _: train._iteration(s, hp), state, None, length=warmup)  # pylint: disable=protected-access
+    iteration = train._iteration  # pylint: disable=protected-access
+    state, _ = jax.lax.scan(lambda s, _: iteration(s, hp), state, None,
+                            length=warmup)
 
     def collect(state, key):
       (env_state, timestep, carry), (trajectory, _) = train.rollout(

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from configs import dqn as dqn_config
+from configs import ppo_rnn as ppo_rnn_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,12 +39,12 @@ def _check_ceilings(ceiling, seeds):
   for name in ("env", "act", "learn", "learning_loop", "loop"):
     assert ceiling[f"{name}_steps_per_second"] > 0, name
   # The learning loop ceiling is below each of its parts (1 / a sum of
-  # their times); the run's is above it (its warm-up does not learn) and
-  # below the env and act alone (every step costs both).
+  # their times); the run's is not below it (its warm-up, if any, does not
+  # learn) and below the env and act alone (every step costs both).
   for name in ("env", "act", "learn"):
     assert (ceiling["learning_loop_steps_per_second"] <
             ceiling[f"{name}_steps_per_second"]), name
-  assert (ceiling["learning_loop_steps_per_second"] <
+  assert (ceiling["learning_loop_steps_per_second"] <=
           ceiling["loop_steps_per_second"])
   for name in ("env", "act"):
     assert (ceiling["loop_steps_per_second"] <
@@ -64,6 +65,8 @@ def test_report_line_evaluation_off_two_seeds():
   assert ceiling["warmup_iterations"] == 256 // 32
   assert ceiling["env_steps_per_seed"] == 1_024  # whole iterations of 32
   _check_ceilings(ceiling, seeds)
+  assert (ceiling["learning_loop_steps_per_second"] <
+          ceiling["loop_steps_per_second"])  # 256 of 2,048 steps not learning
   rows = [common.row(ours, None, ceiling)]
   line = json.loads(json.dumps(common.report(
       "tiny", rows, start, common.evaluation(False, ours))))
@@ -108,3 +111,23 @@ def test_row_with_a_peer():
                       "purejaxrl": "its own, 128 episodes"}
   line = common.report("x", [r], 0.5, protocol, extra=1)
   assert line["median_of"] == 3 and line["extra"] == 1
+
+
+@pytest.mark.slow
+def test_ceilings_of_a_recurrent_agent():
+  """act threads the actor carry (PPO with a GRU core): every part runs and
+  the loop ceiling of an on-policy agent (no warm-up) is 1 / the sum."""
+  config = ppo_rnn_config.get_config("CartPole-v1")
+  with config.unlocked():
+    a = config.agent
+    a.num_envs, a.rollout_length = 4, 16
+    a.num_epochs, a.num_minibatches = 1, 2
+    a.hidden_sizes, a.head_sizes, a.core_size = (16,), (16,), 16
+    config.total_env_steps, config.eval_every = 1_024, 1_024
+  ceiling = common.ceilings(config, 1, steps=256, repeats=3)
+  assert ceiling["warmup_iterations"] == 0
+  _check_ceilings(ceiling, 1)
+  parts = sum(1.0 / ceiling[f"{name}_steps_per_second"]
+              for name in ("env", "act", "learn"))
+  assert ceiling["loop_steps_per_second"] == pytest.approx(1.0 / parts,
+                                                           rel=1e-3)
