@@ -173,14 +173,17 @@ def run_rejax(algo: str, seeds: int, repeats: int, *extra: str):
 
 
 def rejax_side(algo: str, seeds: int, repeats: int, total_timesteps: int,
-               evaluation: bool, skip: bool = False):
+               evaluation: bool, skip: bool = False, eval_every: int = 0):
   """rejax on `total_timesteps` per seed, its evaluation off unless
-  `evaluation`; None when `skip` or without bench_venv."""
+  `evaluation` (then every `eval_every` env steps: ours, or its config's);
+  None when `skip` or without bench_venv."""
   if skip:
     return None
   extra = ["--total_timesteps", str(total_timesteps)]
   if not evaluation:
     extra.append("--no_eval")
+  elif eval_every:
+    extra += ["--eval_freq", str(eval_every)]
   return run_rejax(algo, seeds, repeats, *extra)
 
 

@@ -19,7 +19,7 @@ learn alone; benchmarks/common.py `ceilings`). Evaluation is off on both
 sides, so the work is equal whatever the returns. With --with_eval each
 side runs its own evaluation every --eval_every steps (UNEQUAL work: ours
 greedy over `num_eval_episodes`, rejax's epsilon-greedy at 0.005 over 128
-episodes, every 4096 steps) and the JSON line adds the returns at 32768 and
+episodes, and at step 0 too) and the JSON line adds the returns at 32768 and
 131072 env steps (nearest evaluation) and both eval curves are printed.
 One JSON line (benchmarks/common.py `report`).
 
@@ -97,7 +97,8 @@ def versus_rejax(args):
   ours = common.time_side(config, args.seeds, args.repeats, args.with_eval)
   rejax = common.rejax_side("dqn", args.seeds, args.repeats,
                             args.total_env_steps, args.with_eval,
-                            skip=args.no_rejax)
+                            skip=args.no_rejax,
+                            eval_every=int(config.eval_every))
   ceiling = (common.ceilings(config, args.seeds, args.ceiling_steps)
              if args.ceiling_steps else None)
   fields = {}

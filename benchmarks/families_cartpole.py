@@ -59,7 +59,8 @@ def main():
   for seeds in [int(x) for x in args.seeds.split(",")]:
     ours = common.time_side(config, seeds, args.repeats, args.with_eval)
     theirs = common.rejax_side(args.algo, seeds, args.repeats, total,
-                               args.with_eval, skip=args.no_rejax)
+                               args.with_eval, skip=args.no_rejax,
+                               eval_every=config.eval_every)
     ceiling = (common.ceilings(config, seeds, args.ceiling_steps)
                if args.ceiling_steps else None)
     rows.append(common.row(ours, theirs, ceiling))
@@ -69,7 +70,8 @@ def main():
     seeds = int(args.seeds.split(",")[0])
     mine = common.time_side(config, seeds, 1, evaluation=True)
     other = common.rejax_side(args.algo, seeds, 1, total, evaluation=True,
-                              skip=args.no_rejax)
+                              skip=args.no_rejax,
+                              eval_every=config.eval_every)
     curve = {"seeds": seeds, "timed": False,
              "haikurl_env_steps": [int(x) for x in mine["env_steps"]],
              "haikurl_greedy_return": [round(float(x), 1) for x in

@@ -13,8 +13,9 @@ delay 2. rejax gives TD3's noises in env units (Pendulum's torque is in
 
 Evaluation is off on both sides by default (ours: no callback; rejax:
 `rejax_side.py --no_eval`), so the work is equal whatever the returns; with
---with_eval each side runs its own (ours: 16 greedy episodes per seed at
-half and at the end; rejax: 128 episodes every 4,096 steps: UNEQUAL work)
+--with_eval each side runs its own at half and at the end of the run (ours:
+16 greedy episodes per seed; rejax: 128 episodes, and one more evaluation
+at step 0: UNEQUAL work)
 and each row adds the mean evaluation returns at half and at the end
 (named 16k and 32k for the default length). Prints one JSON line
 (benchmarks/common.py `report`), a row per agent: steps/s of each side (the
@@ -69,7 +70,7 @@ def run(agent: str, args):
   ours = common.time_side(c, args.seeds, args.repeats, args.with_eval)
   theirs = common.rejax_side(agent, args.seeds, args.repeats,
                              args.total_env_steps, args.with_eval,
-                             skip=args.no_rejax)
+                             skip=args.no_rejax, eval_every=c.eval_every)
   ceiling = (common.ceilings(c, args.seeds, args.ceiling_steps)
              if args.ceiling_steps else None)
   fields = {"agent": agent}

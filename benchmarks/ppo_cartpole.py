@@ -174,7 +174,8 @@ def versus_rejax(args):
     config = rejax_equivalent_config(total)
     ours = common.time_side(config, n, repeats, args.with_eval)
     theirs = common.rejax_side("ppo", n, repeats, total, args.with_eval,
-                               skip=args.no_rejax)
+                               skip=args.no_rejax,
+                               eval_every=config.eval_every)
     ceiling = (common.ceilings(config, n, args.ceiling_steps)
                if args.ceiling_steps else None)
     rows.append(common.row(ours, theirs, ceiling))

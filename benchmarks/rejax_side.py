@@ -74,10 +74,15 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--total_timesteps", type=int, default=0)
   parser.add_argument("--no_eval", action="store_true")
+  parser.add_argument("--eval_freq", type=int, default=0,
+                      help="env steps between evaluations (default: the "
+                      "config's)")
   args = parser.parse_args()
   config = dict(CONFIGS[args.algo])
   if args.total_timesteps:
     config["total_timesteps"] = args.total_timesteps
+  if args.eval_freq:
+    config["eval_freq"] = args.eval_freq
   if args.no_eval:
     # Evaluation off: one evaluation period as long as the run, no initial
     # evaluation, and an evaluation callback that does no work. (An

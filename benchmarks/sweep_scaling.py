@@ -93,7 +93,8 @@ def main():
   for m in sizes:
     ours = run(m, total, args.chunk_size, args.repeats, args.with_eval)
     theirs = common.rejax_side("ppo", m, args.repeats, total, args.with_eval,
-                               skip=not args.rejax)
+                               skip=not args.rejax,
+                               eval_every=min(4_096, total))
     ceiling = None
     if args.ceiling_steps:
       cfg = ppo_cartpole.rejax_equivalent_config(total=total)
