@@ -199,18 +199,21 @@ def warmup_iterations(train) -> int:
 
 
 def _compile_and_time(fn, args, repeats: int):
-  """(compile seconds, median seconds) of `jax.jit(fn)(*args)`."""
+  """(compile seconds, median seconds, median CPU seconds of this process)
+  of `jax.jit(fn)(*args)`."""
   start = time.perf_counter()
   compiled = jax.jit(fn).lower(*args).compile(
       compiler_options=haikurl.compiler_options())
   compile_seconds = time.perf_counter() - start
   jax.block_until_ready(compiled(*args))  # a first call, not timed
-  times = []
+  times, cpu_times = [], []
   for _ in range(repeats):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     jax.block_until_ready(compiled(*args))
     times.append(time.perf_counter() - start)
-  return compile_seconds, statistics.median(times)
+    cpu_times.append(time.process_time() - cpu_start)
+  return (compile_seconds, statistics.median(times),
+          statistics.median(cpu_times))
 
 
 def _sums(tree):
@@ -336,7 +339,7 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
   env_state, agent_state, actor_carry, obs, trajectories = (
       _unbatch(x) for x in (state.env_state, state.agent_state,
                             state.actor_carry, obs, trajectories))
-  seconds, compile_seconds = {}, {}
+  seconds, cpu_seconds, compile_seconds = {}, {}, {}
   for name, fn, args in (
       ("env", env_alone, (env_state, (keys, 0))),
       ("act", act_alone, (agent_state, actor_carry, obs, (keys, 0),
@@ -344,16 +347,19 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
       ("learn", learn_alone, (agent_state, trajectories, (keys, 0),
                               (hp, 0)))):
     values, axes = zip(*args)
-    compile_seconds[name], seconds[name] = _compile_and_time(
-        jax.vmap(fn, in_axes=axes), values, repeats)
+    compile_seconds[name], seconds[name], cpu_seconds[name] = (
+        _compile_and_time(jax.vmap(fn, in_axes=axes), values, repeats))
   measured = calls * train.steps_per_iteration * num_seeds
   rate = {name: measured / s for name, s in seconds.items()}
   per_step = {name: 1.0 / r for name, r in rate.items()}
   # The run's warm-up steps act and step but do not learn.
   total = train.total_env_steps
   warm = min(warmup * train.steps_per_iteration, total)
-  run_time = (total * (per_step["env"] + per_step["act"]) +
-              (total - warm) * per_step["learn"])
+
+  def run_rate(per_step):
+    return total / (total * (per_step["env"] + per_step["act"]) +
+                    (total - warm) * per_step["learn"])
+  cpu_per_step = {name: s / measured for name, s in cpu_seconds.items()}
   return {"seeds": num_seeds, "env_steps_per_seed": measured // num_seeds,
           "warmup_iterations": warmup, "repeats": repeats,
           "env_steps_per_second": round(rate["env"], 1),
@@ -361,7 +367,10 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
           "learn_steps_per_second": round(rate["learn"], 1),
           "learning_loop_steps_per_second": round(
               1.0 / sum(per_step.values()), 1),
-          "loop_steps_per_second": round(total / run_time, 1),
+          "loop_steps_per_second": round(run_rate(per_step), 1),
+          # The same of this process's CPU time: steadier than wall time on
+          # a shared machine (compare with a side's steps_per_cpu_second).
+          "loop_steps_per_cpu_second": round(run_rate(cpu_per_step), 1),
           "compile_seconds": {k: round(v, 2)
                               for k, v in compile_seconds.items()}}
 
@@ -403,6 +412,11 @@ def row(ours, peer=None, ceiling=None, peer_name: str = "rejax",
         "haikurl": round(mine["steps_per_second"] / loop, 3),
         peer_name: (round(theirs["steps_per_second"] / loop, 3)
                     if theirs else None)}
+    if "steps_per_cpu_second" in mine and ceiling.get(
+        "loop_steps_per_cpu_second"):
+      out["share_of_loop_ceiling"]["haikurl_cpu_time"] = round(
+          mine["steps_per_cpu_second"] / ceiling["loop_steps_per_cpu_second"],
+          3)
   out.update(fields)
   return out
 

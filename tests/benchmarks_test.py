@@ -88,7 +88,10 @@ def test_report_line_evaluation_off_two_seeds():
   assert mine["total_timesteps_per_seed"] == 2_048
   share = r["share_of_loop_ceiling"]
   assert share["rejax"] is None
-  assert 0 < share["haikurl"] <= 1.5, r  # sanity: the loop within its ceiling
+  assert share["haikurl"] > 0
+  # Sanity: the loop within its ceiling, in CPU time (wall time on a shared
+  # 2-core machine swings by 2-3x between two measurements).
+  assert 0 < share["haikurl_cpu_time"] <= 1.5, r
 
 
 def test_row_with_a_peer():
