@@ -54,17 +54,18 @@ def run(num_members: int, total_steps: int, chunk_size: int = 0,
   runner.compile(state)
   jax.block_until_ready(state)
   compile_seconds = time.perf_counter() - start
-  seconds, metrics = [], None
+  seconds, cpu_seconds, metrics = [], [], None
   for _ in range(repeats):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     state = runner.init()
     for _ in range(train.num_evals):
       state, metrics = runner.period(state)   # metrics come back to the host
     seconds.append(time.perf_counter() - start)
+    cpu_seconds.append(time.process_time() - cpu_start)
   out = {"impl": "haikurl", "seeds": num_members,
          "total_timesteps": train.total_env_steps,
          "compile_seconds": compile_seconds, "seconds": seconds,
-         "devices": runner.num_devices, "chunk_size": runner.chunk_size,
+         "cpu_seconds": cpu_seconds, "devices": runner.num_devices, "chunk_size": runner.chunk_size,
          "evaluation": (f"greedy evaluation ({train.eval_protocol}) every "
                         f"{train.steps_per_eval:,} env steps" if evaluation
                         else common.OURS_OFF)}
