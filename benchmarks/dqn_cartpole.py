@@ -2,21 +2,26 @@
 
     python benchmarks/dqn_cartpole.py [--preset=CartPole-v1,rejax]
         [--seeds=1] [--repeats=3] [--total_env_steps=131072] [--no_rejax]
+        [--with_eval] [--ceiling_steps=16384]
     python benchmarks/dqn_cartpole.py --time_to_solve [--preset=CartPole-v1,fast]
         [--seeds=8] [--repeats=1] [--eval_every=4096] [--threshold=475]
 
 Default mode: runs `configs/dqn.py:<preset>` (by default rejax 0.1.3's
 CartPole DQN: double Q, 1 env, one gradient step of 256 per env step, buffer
-131072, 64-64 swish MLP with flax's lecun-normal init, lr 3e-4, Polyak 0.99 every step, 2048 random steps,
-epsilon 1 -> 0.05 over 10%, no gradient clipping), `jax.jit(jax.vmap(train))`
-over `--seeds` seeds; compile time apart (lower + compile), then the compiled
-run timed `--repeats` times (median). Then, unless --no_rejax or without
-`bench_venv`, the same settings in rejax (`benchmarks/rejax_side.py --algo
-dqn`, run in bench_venv's Python because rejax needs gymnax 0.0.9). Prints
-both eval curves and one JSON line: steps/s of each, our/rejax ratio, and
-the returns at 32768 and 131072 env steps (nearest evaluation). Our
-evaluation is greedy (mean of `num_eval_episodes`); rejax's takes actions
-epsilon-greedily with epsilon 0.005 over 128 episodes.
+131072, 64-64 swish MLP with flax's lecun-normal init, lr 3e-4, Polyak 0.99
+every step, 2048 random steps, epsilon 1 -> 0.05 over 10%, no gradient
+clipping), `jax.jit(jax.vmap(train))` over `--seeds` seeds; compile time
+apart (lower + compile), then the compiled run timed `--repeats` times
+(median). Then, unless --no_rejax or without `bench_venv`, the same settings
+in rejax (`benchmarks/rejax_side.py --algo dqn`, run in bench_venv's Python
+because rejax needs gymnax 0.0.9), and our loop's ceilings (env, act and
+learn alone; benchmarks/common.py `ceilings`). Evaluation is off on both
+sides, so the work is equal whatever the returns. With --with_eval each
+side runs its own evaluation every --eval_every steps (UNEQUAL work: ours
+greedy over `num_eval_episodes`, rejax's epsilon-greedy at 0.005 over 128
+episodes, and at step 0 too) and the JSON line adds the returns at 32768 and
+131072 env steps (nearest evaluation) and both eval curves are printed.
+One JSON line (benchmarks/common.py `report`).
 
 --time_to_solve: the wall-clock time until every seed's greedy evaluation
 return reaches --threshold. Evaluates every --eval_every env steps (the
@@ -35,18 +40,12 @@ program of 8 by 24-32k env steps); see configs/dqn.py.
 """
 import argparse
 import json
-import os
 import statistics
 
 import numpy as np
 
 import common  # pylint: disable=g-bad-import-order
 from configs import dqn as dqn_config  # pylint: disable=g-import-not-at-top
-
-
-def _return_at(env_steps, returns, steps):
-  i = int(np.argmin(np.abs(np.asarray(env_steps) - steps)))
-  return [int(env_steps[i]), round(float(returns[i]), 1)]
 
 
 def time_to_solve(args):
@@ -56,6 +55,7 @@ def time_to_solve(args):
     config.total_env_steps = args.total_env_steps
   config.eval_every = args.eval_every
   config.lock()
+  load_start = common.loadavg()
   result = common.time_haikurl(config, args.seeds, args.repeats)
   curve, env_steps = result["curve"], result["env_steps"]   # [S, E], [E]
   total = result["total_timesteps"]
@@ -79,7 +79,7 @@ def time_to_solve(args):
       "time_to_solve_s": (None if solved is None else round(
           result["compile_seconds"] + run_s * solved / total, 2)),
       "final_return_per_seed": [round(float(c[-1]), 1) for c in curve],
-      "loadavg_1min": round(os.getloadavg()[0], 2),
+      "loadavg_1min": {"start": load_start, "end": common.loadavg()},
   }
   print(f"compile {out['compile_s']} s; run {out['run_s_median']} s for "
         f"{total:,} env steps x {args.seeds} seed(s)")
@@ -90,64 +90,58 @@ def time_to_solve(args):
 
 def versus_rejax(args):
   config = dqn_config.get_config(args.preset)
-  config.unlock()
-  config.total_env_steps = args.total_env_steps
-  config.lock()
-  ours = common.time_haikurl(config, args.seeds, args.repeats)
-  our_returns = ours["curve"].mean(axis=0)
-  out = {"benchmark": "dqn_cartpole", "preset": args.preset,
-         "seeds": args.seeds, "repeats": args.repeats,
-         "env_steps": ours["total_timesteps"],
-         "haikurl_compile_s": round(ours["compile_seconds"], 2),
-         "haikurl_run_s": [round(t, 2) for t in ours["seconds"]],
-         "haikurl_steps_per_s": round(ours["steps_per_second"], 1),
-         "haikurl_return_at_32k": _return_at(ours["env_steps"], our_returns,
-                                             32_768),
-         "haikurl_return_at_131k": _return_at(ours["env_steps"], our_returns,
-                                              131_072)}
-  print(f"haikurl: compile {out['haikurl_compile_s']} s; "
-        f"{out['haikurl_steps_per_s']:,.0f} env steps/s over {args.seeds} "
-        f"seed(s)")
-  for steps, ret in zip(ours["env_steps"], our_returns):
-    print(f"  {int(steps):>7d} steps: greedy eval return {ret:6.1f}")
-  rejax = None if args.no_rejax else common.run_rejax(
-      "dqn", args.seeds, args.repeats, "--total_timesteps",
-      str(args.total_env_steps))
-  if rejax is not None:
-    out.update({
-        "rejax_compile_s": round(rejax["compile_seconds"], 2),
-        "rejax_run_s": [round(t, 2) for t in rejax["seconds"]],
-        "rejax_steps_per_s": round(rejax["steps_per_second"], 1),
-        "ratio_haikurl_over_rejax": round(
-            ours["steps_per_second"] / rejax["steps_per_second"], 2)})
-    if "eval_steps" in rejax:
-      out["rejax_return_at_32k"] = _return_at(
-          rejax["eval_steps"], rejax["eval_returns"], 32_768)
-      out["rejax_return_at_131k"] = _return_at(
-          rejax["eval_steps"], rejax["eval_returns"], 131_072)
-      print(f"rejax: compile {out['rejax_compile_s']} s; "
-            f"{out['rejax_steps_per_s']:,.0f} env steps/s")
-      for steps, ret in zip(rejax["eval_steps"], rejax["eval_returns"]):
-        print(f"  {int(steps):>7d} steps: eval return (eps 0.005) {ret:6.1f}")
-  out["loadavg_1min"] = round(os.getloadavg()[0], 2)
-  print(json.dumps(out))
+  with config.unlocked():
+    config.total_env_steps = args.total_env_steps
+    config.eval_every = min(args.eval_every, args.total_env_steps)
+  load_start = common.loadavg()
+  ours = common.time_side(config, args.seeds, args.repeats, args.with_eval)
+  rejax = common.rejax_side("dqn", args.seeds, args.repeats,
+                            args.total_env_steps, args.with_eval,
+                            skip=args.no_rejax,
+                            eval_every=int(config.eval_every))
+  ceiling = (common.ceilings(config, args.seeds, args.ceiling_steps)
+             if args.ceiling_steps else None)
+  fields = {}
+  if args.with_eval:
+    fields = _returns("haikurl", ours["env_steps"],
+                      ours["curve"].mean(axis=0), "greedy eval return")
+    if rejax is not None:
+      fields.update(_returns("rejax", rejax["eval_steps"],
+                             rejax["eval_returns"],
+                             "eval return (eps 0.005)"))
+  rows = [common.row(ours, rejax, ceiling, **fields)]
+  common.print_rows(rows)
+  print(json.dumps(common.report(
+      "dqn_cartpole", rows, load_start,
+      common.evaluation(args.with_eval, ours, rejax), preset=args.preset,
+      env_steps=ours["total_timesteps"])))
+
+
+def _returns(name, env_steps, returns, what):
+  """Prints a side's eval curve; its returns at 32k and 131k env steps."""
+  print(f"{name}:")
+  for steps, ret in zip(env_steps, returns):
+    print(f"  {int(steps):>7d} steps: {what} {ret:6.1f}")
+  return {f"{name}_return_at_32k": common.return_at(env_steps, returns,
+                                                    32_768),
+          f"{name}_return_at_131k": common.return_at(env_steps, returns,
+                                                     131_072)}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  common.add_flags(parser, repeats=None,
+                   repeats_help="default 3 (1 with --time_to_solve)")
   parser.add_argument("--time_to_solve", action="store_true")
   parser.add_argument("--preset", default=None,
                       help="default CartPole-v1,rejax (CartPole-v1,fast with "
                       "--time_to_solve)")
   parser.add_argument("--seeds", type=int, default=None,
                       help="default 1 (8 with --time_to_solve)")
-  parser.add_argument("--repeats", type=int, default=None,
-                      help="default 3 (1 with --time_to_solve)")
   parser.add_argument("--total_env_steps", type=int, default=None,
                       help="default 131072 (the preset's with --time_to_solve)")
   parser.add_argument("--eval_every", type=int, default=4096)
   parser.add_argument("--threshold", type=float, default=475.0)
-  parser.add_argument("--no_rejax", action="store_true")
   args = parser.parse_args()
   if args.time_to_solve:
     args.preset = args.preset or "CartPole-v1,fast"

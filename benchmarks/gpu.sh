@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # GPU figures in one short run (under 10 minutes on one H200): PPO on
 # CartPole-v1 (rejax's hyperparameters, 131,072 steps per agent, evaluation
-# on) at 1, 64, 1,024 and 4,096 members of one program, as agents trained
-# per hour; DQN (CartPole-v1, rejax preset, 8 seeds) and SAC (Pendulum-v1,
-# 8 seeds) steps/s, evaluation on, compile apart, 1 repeat each (the GPU
-# lease is short). Prints one JSON line on the last line of stdout.
+# off) at 1, 64, 1,024 and 4,096 members of one program, as agents trained
+# per hour (one run each, no ceilings: the lease is short); DQN (CartPole-v1,
+# rejax preset, 8 seeds) and SAC (Pendulum-v1, 8 seeds) steps/s, evaluation
+# off, compile apart, 1 repeat each, with our loop's ceilings (env, act and
+# learn alone; benchmarks/common.py). Prints one JSON line on the last line
+# of stdout.
 #
 #   bash benchmarks/gpu.sh            # from the repository root
 #   bash benchmarks/gpu.sh --quick    # a smoke test of the script (any CPU,
@@ -23,7 +25,7 @@ if [[ "${1:-}" == "--quick" ]]; then
 else
   sweep=(--members "${MEMBERS:-1,64,1024,4096}"); dqn=(--seeds 8); sac=(--seeds 8)
 fi
-python benchmarks/sweep_scaling.py "${sweep[@]}" \
+python benchmarks/sweep_scaling.py "${sweep[@]}" --repeats 1 --ceiling_steps 0 \
   | tail -n 1 > "$out/gpu_sweep.json"
 python benchmarks/dqn_cartpole.py "${dqn[@]}" --repeats 1 --no_rejax \
   | tail -n 1 > "$out/gpu_dqn.json"

@@ -4,16 +4,23 @@ default preset's time to solve.
 Part 1 (speed, identical hyperparameters, issue 2): 64 envs x 64 steps,
 8 epochs x 16 minibatches, 64-64 silu MLPs, lr 3e-4 (no annealing), clipped
 value loss, gamma 0.99, GAE 0.95, clip 0.2, vf 0.5, ent 0.01, grad clip
-0.5, 131,072 steps, 128 evaluation episodes every 4,096 steps. Each side
-compiles once and runs `--repeats` times; we report the median steps/s, the
-compile time apart, and the ratio. The env alone (random actions, 64 envs)
-is the ceiling no training loop can pass.
+0.5, 131,072 steps. Evaluation is off on both sides (ours: no callback;
+rejax: `rejax_side.py --no_eval`), so both do the same work whatever their
+returns; `--with_eval` runs each side's own evaluation instead (ours greedy,
+rejax sampled, 128 episodes every 4,096 steps: UNEQUAL work, labelled so in
+the JSON line). Each side compiles once and runs `--repeats` times; the
+JSON line (benchmarks/common.py `report`) has the median steps/s and each
+repeat's, compile apart, the ratio, the 1-minute load at start and end, and
+our loop's ceilings measured in the same run (env, act and learn alone, and
+the loop ceiling they imply) with each side's share of it.
 
 Part 2 (time to solve): our CartPole preset (configs/ppo.py), evaluated every
 2,048 steps: the env steps and seconds (compile + steady) until each seed's
 greedy return first reaches 475.
 
   python benchmarks/ppo_cartpole.py [--seeds 1,8,64] [--repeats 3] [--quick]
+      [--total_env_steps 131072] [--no_rejax] [--with_eval]
+      [--ceiling_steps 16384] [--no_solve]
 
 --time_to_solve (issue 2's "what a user feels"): compile plus steady time
 until the return first reaches 475, one key per run (`jax.jit(train)`, no
@@ -34,9 +41,7 @@ the fraction of its env steps before the solve.
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import time
 
 import jax
@@ -128,20 +133,16 @@ def _solve_run(measure: str, repeats: int, threshold: float = 475.0):
 
 
 def time_to_solve_versus_purejaxrl(repeats: int, purejaxrl_dir: str):
+  load_start = common.loadavg()
   rows = [_solve_run("train_return", repeats),
           _solve_run("greedy_eval", repeats)]
   theirs = None
   if purejaxrl_dir:
-    cmd = [common.REJAX_PYTHON,
-           os.path.join(common.ROOT, "benchmarks", "purejaxrl_side.py"),
-           "--purejaxrl_dir", purejaxrl_dir, "--repeats", str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode == 0:
-      theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    theirs = common.run_peer("purejaxrl_side.py", "--purejaxrl_dir",
+                             purejaxrl_dir, "--repeats", str(repeats))
+    if theirs:
       theirs["measure"] = "train_return"
       rows.append(theirs)
-    else:
-      print(out.stderr[-2000:])
   print(f"{'impl':>9} {'measure':>12} {'compile s':>9} {'steps/s':>9} "
         f"{'first step at 475 per run':>30} {'compile + median steady':>24}")
   for row in rows:
@@ -151,7 +152,8 @@ def time_to_solve_versus_purejaxrl(repeats: int, purejaxrl_dir: str):
           f"{str(row['first_step_at_threshold_per_run']):>30} "
           f"{'-' if total is None else f'{total:.2f}':>24}")
   result = {"benchmark": "ppo_cartpole_time_to_solve", "repeats": repeats,
-            "rows": rows, "loadavg_1min": round(os.getloadavg()[0], 2)}
+            "rows": rows, "loadavg_1min": {"start": load_start,
+                                           "end": common.loadavg()}}
   if theirs and theirs["compile_plus_time_to_threshold_median"]:
     for row in rows[:2]:
       if row["compile_plus_time_to_threshold_median"]:
@@ -161,58 +163,58 @@ def time_to_solve_versus_purejaxrl(repeats: int, purejaxrl_dir: str):
   print(json.dumps(result))
 
 
+def versus_rejax(args):
+  seeds = [int(s) for s in args.seeds.split(",")]
+  total, repeats = args.total_env_steps, args.repeats
+  if args.quick:
+    seeds, total, repeats = [1, 2], 16_384, 1
+  load_start = common.loadavg()
+  rows, ours, theirs = [], None, None
+  for n in seeds:
+    config = rejax_equivalent_config(total)
+    ours = common.time_side(config, n, repeats, args.with_eval)
+    theirs = common.rejax_side("ppo", n, repeats, total, args.with_eval,
+                               skip=args.no_rejax,
+                               eval_every=config.eval_every)
+    ceiling = (common.ceilings(config, n, args.ceiling_steps)
+               if args.ceiling_steps else None)
+    rows.append(common.row(ours, theirs, ceiling))
+    common.print_rows(rows[-1:])
+  fields = {}
+  if not args.no_solve:
+    solve = time_to_solve(1 if args.quick else 8)
+    fields["time_to_solve"] = solve
+    print(f"time to 475 (preset, {solve['seeds']} seeds): first step per "
+          f"seed {solve['first_step_at_475_per_seed']}, compile "
+          f"{solve['compile_seconds']:.1f}s + steady "
+          f"{solve['steady_seconds_to_475_all_seeds']}")
+  ratios = [r["ratio_haikurl_over_rejax"] for r in rows
+            if r["ratio_haikurl_over_rejax"]]
+  print(json.dumps(common.report(
+      "ppo_cartpole", rows, load_start,
+      common.evaluation(args.with_eval, ours, theirs),
+      config="rejax's PPO CartPole-v1 hyperparameters (rejax_equivalent_config)",
+      median_ratio=statistics.median(ratios) if ratios else None, **fields)))
+
+
 def main():
   parser = argparse.ArgumentParser()
+  common.add_flags(parser)
   parser.add_argument("--time_to_solve", action="store_true")
   parser.add_argument("--purejaxrl_dir", default="",
                       help="a PureJaxRL checkout, for --time_to_solve")
   parser.add_argument("--seeds", default="1,8,64")
-  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--total_env_steps", type=int, default=131_072,
+                      help="per seed, both sides (whole iterations of 4,096)")
   parser.add_argument("--quick", action="store_true",
                       help="16,384 steps, seeds 1 and 2, one repeat")
-  parser.add_argument("--no_rejax", action="store_true")
+  parser.add_argument("--no_solve", action="store_true",
+                      help="skip part 2 (the preset's time to solve)")
   args = parser.parse_args()
   if args.time_to_solve:
     time_to_solve_versus_purejaxrl(args.repeats, args.purejaxrl_dir)
-    return
-  seeds = [int(s) for s in args.seeds.split(",")]
-  total, repeats = 131_072, args.repeats
-  if args.quick:
-    seeds, total, repeats = [1, 2], 16_384, 1
-
-  results = {"benchmark": "ppo_cartpole", "rows": []}
-  results["env_only_steps_per_second_64_envs"] = common.env_ceiling(
-      "gymnax:CartPole-v1", 64)
-  print(f"env alone (64 envs, random actions): "
-        f"{results['env_only_steps_per_second_64_envs']:,.0f} steps/s")
-  print(f"{'seeds':>5} {'haikurl steps/s':>16} {'compile':>8} {'return':>7} "
-        f"{'rejax steps/s':>14} {'compile':>8} {'return':>7} {'ratio':>6}")
-  for n in seeds:
-    ours = common.time_haikurl(rejax_equivalent_config(total), n, repeats)
-    extra = ["--total_timesteps", str(total)]
-    theirs = None if args.no_rejax else common.run_rejax("ppo", n, repeats,
-                                                         *extra)
-    ratio = (ours["steps_per_second"] / theirs["steps_per_second"]
-             if theirs else None)
-    results["rows"].append({"haikurl": common.strip(ours), "rejax": theirs,
-                            "ratio": ratio})
-    t = theirs or {}
-    print(f"{n:>5} {ours['steps_per_second']:>16,.0f} "
-          f"{ours['compile_seconds']:>7.1f}s {ours['final_eval_return']:>7.1f} "
-          f"{t.get('steps_per_second', float('nan')):>14,.0f} "
-          f"{t.get('compile_seconds', float('nan')):>7.1f}s "
-          f"{t.get('final_eval_return', float('nan')):>7.1f} "
-          f"{(ratio or float('nan')):>6.2f}", flush=True)
-
-  solve = time_to_solve(1 if args.quick else 8)
-  results["time_to_solve"] = solve
-  print(f"time to 475 (preset, {solve['seeds']} seeds): first step per seed "
-        f"{solve['first_step_at_475_per_seed']}, compile "
-        f"{solve['compile_seconds']:.1f}s + steady "
-        f"{solve['steady_seconds_to_475_all_seeds']}")
-  ratios = [r["ratio"] for r in results["rows"] if r["ratio"]]
-  results["median_ratio"] = statistics.median(ratios) if ratios else None
-  print(json.dumps(results))
+  else:
+    versus_rejax(args)
 
 
 if __name__ == "__main__":

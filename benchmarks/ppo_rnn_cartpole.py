@@ -17,11 +17,13 @@ reaches 475. Our side's is the loop's `train/episode_return` with
 `eval_every` = one update. Our carry semantics differ where they should:
 truncation bootstraps under the memory (PureJaxRL treats it as terminal).
 
-The loop's own ceiling, measured in the same run: the env alone under
-random actions (4 envs), the bound no loop can pass.
+Our loop's ceilings, measured in the same run (benchmarks/common.py
+`ceilings`): the env alone under random actions (4 envs), the agent's act
+alone and its learn alone, the loop ceiling they imply and each side's
+share of it. The JSON line is benchmarks/common.py's `report`.
 
   python benchmarks/ppo_rnn_cartpole.py --repeats 3 \
-      --purejaxrl_dir /path/to/purejaxrl
+      --purejaxrl_dir /path/to/purejaxrl [--updates 976] [--ceiling_steps N]
 
 PureJaxRL runs in bench_venv (flax, distrax, gymnax 0.0.9) from a checkout
 you give (its `wrappers.py` imports brax and navix at the top; without them
@@ -35,9 +37,7 @@ JSON line.
 """
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import time
 
 import jax
@@ -91,46 +91,46 @@ def ours(repeats: int, threshold: float, total: int):
           "final_train_return_per_run": finals}
 
 
-def theirs(repeats: int, purejaxrl_dir: str, total: int):
-  cmd = [common.REJAX_PYTHON,
-         os.path.join(common.ROOT, "benchmarks", "purejaxrl_side.py"),
-         "--purejaxrl_dir", purejaxrl_dir, "--repeats", str(repeats),
-         "--algo", "ppo_rnn", "--total_timesteps", str(total)]
-  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-  if out.returncode != 0:
-    print(out.stderr[-2000:])
-    return None
-  return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--repeats", type=int, default=3)
+  common.add_flags(parser, peer="purejaxrl", with_eval=False)
   parser.add_argument("--threshold", type=float, default=475.0)
   parser.add_argument("--purejaxrl_dir", default="")
   parser.add_argument("--updates", type=int, default=TOTAL // 512)
   args = parser.parse_args()
   total = args.updates * 512
-  rows = [ours(args.repeats, args.threshold, total)]
-  if args.purejaxrl_dir:
-    row = theirs(args.repeats, args.purejaxrl_dir, total)
-    if row:
-      rows.append(row)
-  ceiling = common.env_ceiling("gymnax:CartPole-v1", 4)
-  print(f"{'impl':>9} {'compile s':>9} {'steps/s':>9} "
-        f"{'first step at 475 per run':>30} final train return")
-  for row in rows:
-    print(f"{row['impl']:>9} {row['compile_seconds']:>9.2f} "
-          f"{row['steps_per_second']:>9,.0f} "
-          f"{str(row['first_step_at_threshold_per_run']):>30} "
-          f"{[round(x) for x in row['final_train_return_per_run']]}")
-  result = {"benchmark": "ppo_rnn_cartpole", "repeats": args.repeats,
-            "rows": rows, "env_alone_steps_per_second_4_envs": ceiling,
-            "loadavg_1min": round(os.getloadavg()[0], 2)}
-  if len(rows) == 2:
-    result["ratio_haikurl_over_purejaxrl_steps_per_second"] = (
-        rows[0]["steps_per_second"] / rows[1]["steps_per_second"])
-  print(json.dumps(result))
+  load_start = common.loadavg()
+  mine = ours(args.repeats, args.threshold, total)
+  theirs = None
+  if args.purejaxrl_dir and not args.no_purejaxrl:
+    theirs = common.run_peer(
+        "purejaxrl_side.py", "--purejaxrl_dir", args.purejaxrl_dir,
+        "--repeats", str(args.repeats), "--algo", "ppo_rnn",
+        "--total_timesteps", str(total))
+  ceiling = (common.ceilings(purejaxrl_equivalent_config(total), 1,
+                             args.ceiling_steps)
+             if args.ceiling_steps else None)
+  fields = {}
+  print(f"{'impl':>9} {'first step at 475 per run':>30} final train return")
+  for result in (mine, theirs):
+    if result is None:
+      continue
+    impl = result["impl"]
+    fields[f"{impl}_first_step_at_threshold_per_run"] = result[
+        "first_step_at_threshold_per_run"]
+    fields[f"{impl}_final_train_return_per_run"] = [
+        round(x, 1) for x in result["final_train_return_per_run"]]
+    print(f"{impl:>9} {str(result['first_step_at_threshold_per_run']):>30} "
+          f"{[round(x) for x in result['final_train_return_per_run']]}")
+  rows = [common.row(mine, theirs, ceiling, peer_name="purejaxrl", **fields)]
+  common.print_rows(rows, peer_name="purejaxrl")
+  print(json.dumps(common.report(
+      "ppo_rnn_cartpole", rows, load_start,
+      {"protocol": common.EVAL_OFF,
+       "haikurl": "none (no callback); learning measured by the training "
+                  "episodes' mean return per update",
+       "purejaxrl": "none (it has none); the same measure"},
+      threshold=args.threshold)))
 
 
 if __name__ == "__main__":

@@ -74,10 +74,15 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--total_timesteps", type=int, default=0)
   parser.add_argument("--no_eval", action="store_true")
+  parser.add_argument("--eval_freq", type=int, default=0,
+                      help="env steps between evaluations (default: the "
+                      "config's)")
   args = parser.parse_args()
   config = dict(CONFIGS[args.algo])
   if args.total_timesteps:
     config["total_timesteps"] = args.total_timesteps
+  if args.eval_freq:
+    config["eval_freq"] = args.eval_freq
   if args.no_eval:
     # Evaluation off: one evaluation period as long as the run, no initial
     # evaluation, and an evaluation callback that does no work. (An
@@ -117,6 +122,11 @@ def main():
       "compile_seconds": compile_seconds,
       "seconds": times, "steps_per_second": steps / statistics.median(times),
       "final_eval_return": None if args.no_eval else final,
+      "evaluation": (
+          "none (eval_freq = total_timesteps, no initial evaluation, a "
+          "callback that does no work)" if args.no_eval else
+          f"rejax's own ({returns.shape[-1]} episodes) every "
+          f"{config['eval_freq']:,} env steps and at step 0"),
       "eval_steps": eval_steps,
       "eval_returns": [round(float(r), 1) for r in curve],
       "eval_returns_per_seed": [[round(float(r), 2) for r in row]

@@ -494,10 +494,17 @@ class Train:
     return TrainState(agent_state, env_state, timestep, key,
                       jnp.zeros((), jnp.int32), eval_key, actor_carry)
 
-  def _iteration(self, state: TrainState, hp):
-    """`rollout_length` steps of acting, then one call of learn."""
-    agent, env = self.agent, self.env
+  def rollout(self, state: TrainState, rollout_key: jax.Array, hparams=None):
+    """`rollout_length` env steps of acting from `state`, as an iteration
+    takes them (the benchmarks' ceilings collect their inputs with it).
 
+    Returns:
+      ((env_state, timestep, actor_carry) after the rollout,
+       (trajectory, stats)): the [rollout_length, num_envs] `Transition`
+      that `learn` gets, and per-step `EpisodeStats`.
+    """
+    hp = self.default_hparams if hparams is None else hparams
+    agent, env = self.agent, self.env
     recurrent = agent.recurrent
 
     def env_step(carry, key):
@@ -525,15 +532,20 @@ class Train:
           jnp.sum(done.astype(jnp.int32)))
       return (env_state, timestep, actor_carry), (transition, stats)
 
+    rollout_keys = jax.random.split(rollout_key, self.settings.rollout_length)
+    return jax.lax.scan(
+        env_step, (state.env_state, state.timestep, state.actor_carry),
+        rollout_keys)
+
+  def _iteration(self, state: TrainState, hp):
+    """`rollout_length` steps of acting, then one call of learn."""
     key, rollout_key, learn_key = jax.random.split(state.key, 3)
     rollout_key = self._device_key(rollout_key)
     learn_key = self._device_key(learn_key)
-    rollout_keys = jax.random.split(rollout_key, self.settings.rollout_length)
-    (env_state, timestep, actor_carry), (trajectory, stats) = jax.lax.scan(
-        env_step, (state.env_state, state.timestep, state.actor_carry),
-        rollout_keys)
-    agent_state, metrics = agent.learn(state.agent_state, trajectory,
-                                       learn_key, hp)
+    (env_state, timestep, actor_carry), (trajectory, stats) = self.rollout(
+        state, rollout_key, hp)
+    agent_state, metrics = self.agent.learn(state.agent_state, trajectory,
+                                            learn_key, hp)
     metrics = self._mean_over_devices(metrics)
     stats = self._sum_over_devices(jax.tree.map(jnp.sum, stats))
     state = state._replace(agent_state=agent_state, env_state=env_state,

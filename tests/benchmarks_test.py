@@ -1,0 +1,136 @@
+"""The benchmarks' shared harness (benchmarks/common.py) on tiny configs,
+our side only (no peer: rejax lives in bench_venv, not in this venv)."""
+import importlib.util
+import json
+import os
+
+import pytest
+
+from configs import dqn as dqn_config
+from configs import ppo_rnn as ppo_rnn_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _harness():
+  spec = importlib.util.spec_from_file_location(
+      "benchmarks_common", os.path.join(ROOT, "benchmarks", "common.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+common = _harness()
+
+
+def tiny_dqn():
+  config = dqn_config.get_config("CartPole-v1,rejax")
+  with config.unlocked():
+    a = config.agent
+    a.num_envs, a.rollout_length = 8, 4   # 32 gradient steps per learn
+    a.hidden_sizes = (32,)
+    a.buffer_size, a.batch_size, a.learning_starts = 1_024, 64, 256
+    config.total_env_steps, config.eval_every = 2_048, 1_024
+    config.num_eval_episodes = 2
+  return config
+
+
+def _check_ceilings(ceiling, seeds):
+  for name in ("env", "act", "learn", "learning_loop", "loop"):
+    assert ceiling[f"{name}_steps_per_second"] > 0, name
+  # The learning loop ceiling is below each of its parts (1 / a sum of
+  # their times); the run's is not below it (its warm-up, if any, does not
+  # learn) and below the env and act alone (every step costs both).
+  for name in ("env", "act", "learn"):
+    assert (ceiling["learning_loop_steps_per_second"] <
+            ceiling[f"{name}_steps_per_second"]), name
+  assert (ceiling["learning_loop_steps_per_second"] <=
+          ceiling["loop_steps_per_second"])
+  for name in ("env", "act"):
+    assert (ceiling["loop_steps_per_second"] <
+            ceiling[f"{name}_steps_per_second"]), name
+  assert ceiling["seeds"] == seeds
+  assert set(ceiling["compile_seconds"]) == {"env", "act", "learn"}
+
+
+def test_report_line_evaluation_off_two_seeds():
+  """Our side without evaluation, the ceilings (an off-policy agent: its
+  warm-up first) and the report's JSON line, over 2 vmapped seeds."""
+  config, seeds = tiny_dqn(), 2
+  start = common.loadavg()
+  ours = common.time_side(config, seeds, repeats=3, evaluation=False)
+  assert ours["evaluation"] == common.OURS_OFF
+  assert "curve" not in ours  # no evaluation ran
+  ceiling = common.ceilings(config, seeds, steps=1_000, repeats=3)
+  assert ceiling["warmup_iterations"] == 256 // 32
+  assert ceiling["env_steps_per_seed"] == 1_024  # whole iterations of 32
+  _check_ceilings(ceiling, seeds)
+  assert (ceiling["learning_loop_steps_per_second"] <
+          ceiling["loop_steps_per_second"])  # 256 of 2,048 steps not learning
+  rows = [common.row(ours, None, ceiling)]
+  line = json.loads(json.dumps(common.report(
+      "tiny", rows, start, common.evaluation(False, ours))))
+  assert set(line) == {"benchmark", "evaluation", "median_of", "compile",
+                       "loadavg_1min", "rows"}
+  assert line["evaluation"] == {"protocol": "off on both sides",
+                                "haikurl": common.OURS_OFF,
+                                "rejax": common.REJAX_OFF}
+  assert line["median_of"] == 3
+  assert set(line["loadavg_1min"]) == {"start", "end"}
+  (r,) = line["rows"]
+  assert set(r) == {"seeds", "haikurl", "rejax", "ratio_haikurl_over_rejax",
+                    "ceilings", "share_of_loop_ceiling"}
+  assert r["seeds"] == seeds
+  assert r["rejax"] is None and r["ratio_haikurl_over_rejax"] is None
+  mine = r["haikurl"]
+  assert len(mine["steps_per_second_each"]) == 3
+  assert sorted(mine["steps_per_second_each"])[1] == mine["steps_per_second"]
+  assert mine["total_timesteps_per_seed"] == 2_048
+  share = r["share_of_loop_ceiling"]
+  assert share["rejax"] is None
+  assert share["haikurl"] > 0
+  # Sanity: the loop within its ceiling, in CPU time (wall time on a shared
+  # 2-core machine swings by 2-3x between two measurements).
+  assert 0 < share["haikurl_cpu_time"] <= 1.5, r
+
+
+def test_row_with_a_peer():
+  """A peer's result (as benchmarks/rejax_side.py prints it): steps/s per
+  repeat over all seeds, their median, the ratio and the shares."""
+  ours = {"seeds": 2, "total_timesteps": 1_000, "compile_seconds": 4.0,
+          "seconds": [1.0, 0.5, 0.4]}
+  peer = {"seeds": 2, "total_timesteps": 1_000, "compile_seconds": 6.0,
+          "seconds": [2.0, 4.0, 1.0], "evaluation": "its own, 128 episodes"}
+  ceiling = {"loop_steps_per_second": 8_000.0}
+  r = common.row(ours, peer, ceiling, peer_name="purejaxrl")
+  assert r["haikurl"]["steps_per_second_each"] == [2_000.0, 4_000.0, 5_000.0]
+  assert r["haikurl"]["steps_per_second"] == 4_000.0
+  assert r["purejaxrl"]["steps_per_second"] == 1_000.0
+  assert r["ratio_haikurl_over_purejaxrl"] == 4.0
+  assert r["share_of_loop_ceiling"] == {"haikurl": 0.5, "purejaxrl": 0.125}
+  protocol = common.evaluation(True, {"evaluation": "greedy"}, peer,
+                               "purejaxrl")
+  assert protocol == {"protocol": common.EVAL_OWN, "haikurl": "greedy",
+                      "purejaxrl": "its own, 128 episodes"}
+  line = common.report("x", [r], 0.5, protocol, extra=1)
+  assert line["median_of"] == 3 and line["extra"] == 1
+
+
+@pytest.mark.slow
+def test_ceilings_of_a_recurrent_agent():
+  """act threads the actor carry (PPO with a GRU core): every part runs and
+  the loop ceiling of an on-policy agent (no warm-up) is 1 / the sum."""
+  config = ppo_rnn_config.get_config("CartPole-v1")
+  with config.unlocked():
+    a = config.agent
+    a.num_envs, a.rollout_length = 4, 16
+    a.num_epochs, a.num_minibatches = 1, 2
+    a.hidden_sizes, a.head_sizes, a.core_size = (16,), (16,), 16
+    config.total_env_steps, config.eval_every = 1_024, 1_024
+  ceiling = common.ceilings(config, 1, steps=256, repeats=3)
+  assert ceiling["warmup_iterations"] == 0
+  _check_ceilings(ceiling, 1)
+  parts = sum(1.0 / ceiling[f"{name}_steps_per_second"]
+              for name in ("env", "act", "learn"))
+  assert ceiling["loop_steps_per_second"] == pytest.approx(1.0 / parts,
+                                                           rel=1e-3)
