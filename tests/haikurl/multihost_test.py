@@ -247,3 +247,32 @@ def test_sigkill_of_both_processes_then_resume_equals_uninterrupted(
               "final_eval_return_mean", "env_steps", "num_processes"):
     assert a[key] == b[key], key
   assert _rows(workdir) == _rows(whole_dir)
+
+
+@pytest.mark.slow
+def test_the_gathered_checkpoint_is_the_single_process_one_bitwise(
+    root, whole):
+  """The same members on one process with two devices (one member each, as
+  in the two-process run) save the same bits: the gather puts every member
+  and every leaf where a single process has it."""
+  whole_dir, _ = whole
+  workdir = os.path.join(root, "single")
+  env = _env(root, 0, 0)
+  for name in ("HAIKURL_DISTRIBUTED", "HAIKURL_NUM_PROCESSES",
+               "HAIKURL_PROCESS_ID", "JAX_COORDINATOR_ADDRESS"):
+    env.pop(name)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={NUM_PROCESSES}"
+  result = subprocess.run([sys.executable, "-m", "haikurl.cli", *TINY,
+                           "--quiet", f"--workdir={workdir}"], cwd=ROOT,
+                          env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  (_, multi), (_, single) = (checkpoint.read(w) for w in (whole_dir, workdir))
+  assert multi["period"] == single["period"] == NUM_PERIODS
+  a, b = multi["arrays"], single["arrays"]
+  assert a["treedef"] == b["treedef"] and a["key_impls"] == b["key_impls"]
+  for i in range(a["num_leaves"]):
+    x, y = a["leaves"][str(i)], b["leaves"][str(i)]
+    assert x.dtype == y.dtype and x.shape == y.shape, i
+    assert x.tobytes() == y.tobytes(), f"leaf {i} differs"
+  assert _rows(whole_dir) == _rows(workdir)
