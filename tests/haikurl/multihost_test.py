@@ -154,6 +154,18 @@ def _has_checkpoint(workdir) -> bool:
           checkpoint.latest(workdir) is not None)
 
 
+def _wait_for_checkpoint(launch: Launch, workdir: str):
+  deadline = time.time() + TIMEOUT
+  while not _has_checkpoint(workdir):
+    if not launch.running():
+      launch.kill()
+      pytest.fail("a process ended before a checkpoint could be "
+                  f"interrupted\n{launch.tails()}")
+    if time.time() > deadline:
+      pytest.fail(f"no checkpoint appeared in {TIMEOUT} s\n{launch.tails()}")
+    time.sleep(0.01)
+
+
 def _summary(workdir):
   with open(os.path.join(workdir, "summary.json")) as f:
     return json.load(f)
@@ -214,15 +226,7 @@ def test_sigkill_of_both_processes_then_resume_equals_uninterrupted(
   workdir = os.path.join(root, "killed")
   first = Launch(root, workdir, "killed")
   try:
-    deadline = time.time() + TIMEOUT
-    while not _has_checkpoint(workdir):
-      if not first.running():
-        first.kill()
-        pytest.fail("a process ended before a checkpoint could be "
-                    f"interrupted\n{first.tails()}")
-      if time.time() > deadline:
-        pytest.fail(f"no checkpoint appeared in {TIMEOUT} s\n{first.tails()}")
-      time.sleep(0.01)
+    _wait_for_checkpoint(first, workdir)
     for p in first.procs:
       p.send_signal(signal.SIGKILL)
     assert first.wait(60) == [-signal.SIGKILL] * NUM_PROCESSES
@@ -276,3 +280,26 @@ def test_the_gathered_checkpoint_is_the_single_process_one_bitwise(
     assert x.dtype == y.dtype and x.shape == y.shape, i
     assert x.tobytes() == y.tobytes(), f"leaf {i} differs"
   assert _rows(whole_dir) == _rows(workdir)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_one_process_stops_both_after_a_checkpoint(root):
+  """SIGINT reaches process 1 alone: the processes agree at the end of the
+  period, save one checkpoint together and both exit with 130."""
+  workdir = os.path.join(root, "ctrl_c")
+  launch = Launch(root, workdir, "ctrl_c")
+  try:
+    _wait_for_checkpoint(launch, workdir)
+    launch.procs[1].send_signal(signal.SIGINT)
+    codes = launch.wait()
+  finally:
+    launch.kill()
+  assert codes == [130] * NUM_PROCESSES, launch.tails()
+  stopped_at = checkpoint.latest(workdir).period
+  assert stopped_at < NUM_PERIODS, "the run finished before the signal"
+  assert not os.path.exists(os.path.join(workdir, "summary.json"))
+  for i in range(NUM_PROCESSES):
+    assert (f"interrupted after period {stopped_at}/{NUM_PERIODS}"
+            in launch.output(i)), launch.tails()
+  assert [r["period"] for r in _rows(workdir)] == list(
+      range(1, stopped_at + 1))
