@@ -30,29 +30,31 @@
   batches of 2 or more agree bitwise on the CPU, hence `min_batch=2` for a
   rerun of one member).
 * **Hosts.** With `HAIKURL_DISTRIBUTED=1` in the environment,
-  `initialize_distributed()` calls `jax.distributed.initialize()` (scripts
-  call it before importing the rest of haikurl, whose envs start JAX's
-  backend; `experiment.run` calls it too, a no-op once done); the mesh then spans the
-  devices of every process, each process builds the same members
-  deterministically, feeds the shards its devices own
-  (`jax.make_array_from_callback`), and gathers the metrics of all members
-  (`multihost_utils.process_allgather`). On managed clusters (SLURM, Cloud
-  TPU, ...) JAX detects the rest; elsewhere set `JAX_COORDINATOR_ADDRESS`
-  (host:port of process 0), `HAIKURL_NUM_PROCESSES` and `HAIKURL_PROCESS_ID`.
-  On CPUs the cross-process collectives use gloo. E.g. two processes on one
-  machine:
+  `initialize_distributed()` (`haikurl.distributed`) calls
+  `jax.distributed.initialize()` (`haikurl-train` calls it before loading
+  the config; scripts call it before importing the rest of haikurl, whose
+  envs start JAX's backend; `experiment.run` calls it too, a no-op once
+  done); the mesh then spans the devices of every process, each process
+  builds the same members deterministically, feeds the shards its devices
+  own (`jax.make_array_from_callback`), and gathers the metrics of all
+  members (`multihost_utils.process_allgather`). `gather` brings a state
+  sharded over processes whole onto every process (to save it) and `place`
+  lays a whole one out again (to resume). On managed clusters (SLURM,
+  Cloud TPU, ...) JAX detects the rest; elsewhere set
+  `JAX_COORDINATOR_ADDRESS` (host:port of process 0),
+  `HAIKURL_NUM_PROCESSES` and `HAIKURL_PROCESS_ID`. On CPUs the
+  cross-process collectives use gloo. E.g. two processes on one machine,
+  one workdir (only process 0 writes it, every process reads its
+  checkpoint: a multi-machine run needs it on a shared file system):
 
       export HAIKURL_DISTRIBUTED=1 JAX_COORDINATOR_ADDRESS=localhost:12355
       export HAIKURL_NUM_PROCESSES=2
       HAIKURL_PROCESS_ID=0 haikurl-train --config=... --workdir=runs/a &
-      HAIKURL_PROCESS_ID=1 haikurl-train --config=... --workdir=runs/a-1
-
-  Every process gets every member's metrics; only process 0 needs to write.
+      HAIKURL_PROCESS_ID=1 haikurl-train --config=... --workdir=runs/a
 """
 import dataclasses
 import functools
 import math
-import os
 from typing import Any, Optional, Sequence
 
 import jax
@@ -62,40 +64,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from haikurl import loop
+from haikurl.distributed import initialize_distributed  # pylint: disable=unused-import
 
 AXIS = "members"
-
-
-def initialize_distributed() -> bool:
-  """`jax.distributed.initialize()` when HAIKURL_DISTRIBUTED is set.
-
-  Returns whether JAX runs multi-process (also when already initialised).
-  Call it first thing: importing haikurl.loop, haikurl.envs or agents
-  starts JAX's backend, after which initialising is refused.
-  """
-  flag = os.environ.get("HAIKURL_DISTRIBUTED", "").strip().lower()
-  if flag in ("", "0", "false", "no"):
-    return False
-  if not jax.distributed.is_initialized():
-    num = os.environ.get("HAIKURL_NUM_PROCESSES")
-    pid = os.environ.get("HAIKURL_PROCESS_ID")
-    if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(
-        jax.config.jax_platforms):
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    try:
-      jax.distributed.initialize(
-          coordinator_address=os.environ.get("JAX_COORDINATOR_ADDRESS"),
-          num_processes=int(num) if num else None,
-          process_id=int(pid) if pid else None)
-    except RuntimeError as e:
-      if "must be called before" not in str(e):
-        raise
-      raise RuntimeError(
-          "HAIKURL_DISTRIBUTED is set but JAX was already initialised: call "
-          "haikurl.batch.initialize_distributed() first thing, before "
-          "importing haikurl.loop, haikurl.envs, haikurl.experiment or "
-          "agents (their imports start JAX's backend).") from e
-  return jax.process_count() > 1
 
 
 def make_mesh(devices: Optional[Sequence[Any]] = None,
@@ -154,6 +125,65 @@ def from_host(tree, sharding, like) -> Any:
       out = jax.random.wrap_key_data(out, impl=ref.dtype._impl)  # pylint: disable=protected-access
     return out
   return jax.tree.map(one, tree, _per_leaf(sharding, like), like)
+
+
+def _sharded_over_processes(x) -> bool:
+  return isinstance(x, jax.Array) and not x.is_fully_addressable
+
+
+def gather(tree) -> Any:
+  """`tree` with every leaf whole on this process.
+
+  Arrays sharded over several processes are all-gathered in one collective
+  (every process must call this, at the same point of the program), PRNG
+  keys staying keys; other leaves (numpy, arrays on this process's devices)
+  are returned as they are, so a single-process tree comes back untouched.
+  """
+  leaves, treedef = jax.tree.flatten(tree)
+  index = [i for i, x in enumerate(leaves) if _sharded_over_processes(x)]
+  if not index:
+    return tree
+  data = [jax.random.key_data(leaves[i]) if _is_key(leaves[i]) else leaves[i]
+          for i in index]
+  whole = multihost_utils.process_allgather(data, tiled=True)
+  leaves = list(leaves)
+  for i, x in zip(index, whole):
+    x = np.asarray(x)
+    if _is_key(leaves[i]):
+      x = jax.random.wrap_key_data(x, impl=jax.random.key_impl(leaves[i]))
+    leaves[i] = x
+  return jax.tree.unflatten(treedef, leaves)
+
+
+def place(tree, like) -> Any:
+  """Whole values (numpy, or PRNG keys on this process) laid out as `like`.
+
+  A leaf of `like` sharded over several processes gets the same sharding,
+  each process building the shards its devices own from its whole copy (so
+  every process must hold the same values: e.g. each read the same
+  checkpoint); other leaves are `jax.device_put` on `like`'s sharding (none
+  for host leaves: the default device), as a single-process run does.
+  """
+  def one(x, ref):
+    if not _sharded_over_processes(ref):
+      return jax.device_put(x, getattr(ref, "sharding", None))
+    key = _is_key(ref)
+    data = np.asarray(jax.random.key_data(x) if key else x)
+    out = jax.make_array_from_callback(data.shape, ref.sharding,
+                                       lambda i: data[i])
+    if key:
+      out = jax.random.wrap_key_data(out, impl=jax.random.key_impl(ref))
+    return out
+  return jax.tree.map(one, tree, like)
+
+
+def all_processes(value) -> np.ndarray:
+  """`value` (a small array) of every process, stacked: [processes, ...].
+
+  A collective: every process of a multi-process run must call it at the
+  same point of the program.
+  """
+  return np.asarray(multihost_utils.process_allgather(np.asarray(value)))
 
 
 def _members_init(init):

@@ -24,6 +24,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from haikurl import distributed
+
 CONFIG_HELP = "Config file and preset, e.g. configs/ppo.py:CartPole-v1."
 _CONFIG = None  # the config flag, defined once the file is loaded (run())
 _WORKDIR = flags.DEFINE_string(
@@ -166,8 +168,6 @@ def main(argv):
       config.check_numerics = True
   workdir = _WORKDIR.value or os.path.join(
       "runs", f"{config.agent.name}-{config.env.split(':')[-1]}")
-  from haikurl import batch  # pylint: disable=g-import-not-at-top
-  batch.initialize_distributed()  # with HAIKURL_DISTRIBUTED=1; before JAX starts
   from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
   from haikurl import interrupts  # pylint: disable=g-import-not-at-top
   _enable_compilation_cache(_CACHE.value)
@@ -221,6 +221,9 @@ def run():
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   app.define_help_flags()  # --helpfull, which app.run would define
   spec, argv = _config_arg(sys.argv)
+  # A multi-process run (HAIKURL_DISTRIBUTED=1, haikurl.distributed) starts
+  # jax.distributed before the config's agent and envs start JAX's backend.
+  distributed.initialize_distributed()
   try:
     if spec is not None:
       # Loaded before the overrides are parsed, so that they may name any

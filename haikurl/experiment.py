@@ -5,7 +5,9 @@ jitted evaluation period at a time, and writes the results to a workdir.
 
 Files left in `workdir`: config.json, metrics.jsonl, metrics.csv,
 tensorboard/, checkpoints/, curve.png and summary.json (with a sweep also
-sweep.csv and sweep.png).
+sweep.csv and sweep.png). In a multi-process run (`haikurl.distributed`)
+only process 0 writes them; every process takes part in gathering the
+state for a checkpoint and reads the checkpoint when resuming.
 
 `run` is three steps, each usable alone: `open_or_resume` (checks, workdir,
 compile, restore), `train_periods` (the loop: metrics, progress, ETA,
@@ -23,6 +25,7 @@ import numpy as np
 
 from haikurl import aggregate
 from haikurl import checkpoint
+from haikurl import distributed
 from haikurl import interrupts
 from haikurl import batch as batch_lib
 from haikurl import hparams as hparams_lib
@@ -88,6 +91,7 @@ class Session:
   compile_seconds: float
   quiet: bool
   rerun: bool                     # config.member picked one member
+  writes: bool = True             # this process writes the workdir
 
   @property
   def num_members(self) -> int:
@@ -146,7 +150,7 @@ def open_or_resume(config, workdir: str, agent: Any = None,
   Returns:
     The open `Session` (its writer must be closed by the caller).
   """
-  batch_lib.initialize_distributed()  # only with HAIKURL_DISTRIBUTED=1
+  distributed.initialize_distributed()  # only with HAIKURL_DISTRIBUTED=1
   wall = hlog.Timer()
   if wandb is None:
     wandb = bool(config.get("wandb", False))
@@ -154,11 +158,9 @@ def open_or_resume(config, workdir: str, agent: Any = None,
   members = select_member(config, make_members(config, train))
   rerun = config.get("member", -1) not in (None, -1)
   validation.check_workdir(workdir)  # before compiling: unwritable, full
-  found = checkpoint.latest(workdir)
-  if found is not None:
-    resume.check_same_config(workdir, config)
-    checkpoint.read(workdir, found)  # a corrupt checkpoint fails here, early
-  else:
+  writes = distributed.is_writer()  # process 0 of a multi-process run
+  found = find_checkpoint(workdir, config)
+  if found is None and writes:
     _write_json(os.path.join(workdir, "config.json"), config.to_dict())
     for name in ("metrics.jsonl", "metrics.csv"):
       path = os.path.join(workdir, name)
@@ -167,7 +169,7 @@ def open_or_resume(config, workdir: str, agent: Any = None,
   wandb_logger = (hlog.Wandb(workdir, config.to_dict(),
                              project=config.get("wandb_project", None) or None,
                              name=os.path.basename(os.path.abspath(workdir)))
-                  if wandb else None)
+                  if wandb and writes else None)
 
   # vmap over members, sharded over all devices, in chunks (haikurl.batch).
   # A rerun of one member trains it in a batch of 2 (itself twice, the copy
@@ -183,12 +185,11 @@ def open_or_resume(config, workdir: str, agent: Any = None,
 
   history, start, train_seconds, wall_offset = None, 0, 0.0, 0.0
   if found is not None:
-    # The fresh state is the template: structure, dtypes and placement.
+    # The fresh state is the template: structure, dtypes and placement
+    # (multi-process: each process places the shards its devices own).
     start, arrays, record = checkpoint.restore(
         workdir, {"state": state, "hparams": members.hparams}, found)
-    state = jax.tree.map(
-        lambda x, like: jax.device_put(x, getattr(like, "sharding", None)),
-        arrays["state"], state)
+    state = batch_lib.place(arrays["state"], state)
     history = record["rows"]
     train_seconds = float(record["train_seconds"])
     wall_offset = float(record["wall_seconds"])
@@ -196,12 +197,52 @@ def open_or_resume(config, workdir: str, agent: Any = None,
       hlog.print_line(f"resumed from {found.path} (period {start}/"
                       f"{train.num_evals})")
   writer = hlog.MetricsWriter(workdir, tensorboard=tensorboard, rows=history,
-                              wandb=wandb_logger)
+                              wandb=wandb_logger, files=writes)
   return Session(config=config, workdir=workdir, train=train,
                  members=members, runner=runner, state=state, start=start,
                  history=list(history or []), writer=writer, wall=wall,
                  wall_offset=wall_offset, train_seconds=train_seconds,
-                 compile_seconds=compile_seconds, quiet=quiet, rerun=rerun)
+                 compile_seconds=compile_seconds, quiet=quiet, rerun=rerun,
+                 writes=writes)
+
+
+def find_checkpoint(workdir: str, config) -> Optional[checkpoint.Info]:
+  """The checkpoint of `workdir` to resume from, or None for a fresh run.
+
+  It must be of the same config and read back whole (a corrupt one fails
+  here, before compiling). In a multi-process run every process looks and
+  they compare what they found (a collective): if any process failed, or
+  they found different checkpoints (a workdir that is not on a file system
+  they share), every process raises the same `CheckpointError`.
+  """
+  found, error = None, None
+  try:
+    found = checkpoint.latest(workdir)
+    if found is not None:
+      resume.check_same_config(workdir, config)
+      checkpoint.read(workdir, found)
+  except checkpoint.CheckpointError as e:
+    if not distributed.is_multiprocess():
+      raise
+    error = e
+  if distributed.is_multiprocess():
+    seen = batch_lib.all_processes(
+        [-1 if found is None else found.period, error is not None])
+    failed = [i for i, row in enumerate(seen) if row[1]]
+    if error is None and failed:
+      error = checkpoint.CheckpointError(
+          f"process(es) {failed} could not use the checkpoint in "
+          f"{checkpoint.directory(workdir)} (see their error); nothing was "
+          "changed.")
+    elif error is None and len(set(seen[:, 0].tolist())) > 1:
+      error = checkpoint.CheckpointError(
+          f"the processes of this run see different checkpoints in "
+          f"{checkpoint.directory(workdir)} (latest period by process: "
+          f"{seen[:, 0].tolist()}, -1 for none): a multi-process run needs "
+          "its --workdir on a file system that every process shares.")
+    if error is not None:
+      raise error
+  return found
 
 
 def _save(session: Session, done_periods: int) -> None:
@@ -209,9 +250,13 @@ def _save(session: Session, done_periods: int) -> None:
   train = session.train
   record = {"rows": session.history, "train_seconds": session.train_seconds,
             "wall_seconds": session.wall_offset + session.wall()}
-  checkpoint.save(session.workdir, done_periods,
-                  {"state": session.state, "hparams": session.members.hparams},
-                  record,
+  arrays = {"state": session.state, "hparams": session.members.hparams}
+  if distributed.is_multiprocess():
+    # Every process joins the gather; process 0 alone writes.
+    arrays = batch_lib.gather(arrays)
+  if not session.writes:
+    return
+  checkpoint.save(session.workdir, done_periods, arrays, record,
                   meta={"num_members": session.num_members,
                         "state_members": session.runner.padded_size,
                         "num_periods": train.num_evals,
@@ -239,6 +284,7 @@ def train_periods(session: Session, checkpoint_every: int) -> None:
   progress_settings = [(aggregate.setting_label(g.values), g.members)
                        for g in groups] if members.swept else None
   session_seconds = 0.0
+  multiprocess = distributed.is_multiprocess()
   if not session.quiet and start < train.num_evals:
     hlog.print_line(f"evaluation: {train.eval_protocol}")
   with interrupts.InterruptGuard() as interrupt:
@@ -262,10 +308,13 @@ def train_periods(session: Session, checkpoint_every: int) -> None:
             train.total_env_steps, metrics, speed, eta,
             settings=progress_settings))
       last = i + 1 == train.num_evals
-      if (last or interrupt.requested or
+      stop = interrupt.requested
+      if multiprocess:  # Ctrl-C on one process stops them all
+        stop = bool(np.any(batch_lib.all_processes(stop)))
+      if (last or stop or
           (checkpoint_every > 0 and (i + 1) % checkpoint_every == 0)):
         _save(session, i + 1)
-      if interrupt.requested and not last:
+      if stop and not last:
         raise interrupts.Interrupted(session.workdir, i + 1, train.num_evals)
     if start == train.num_evals and not session.quiet:
       hlog.print_line("the run had already finished: summary rewritten")
@@ -283,6 +332,8 @@ def finish(session: Session) -> dict:
   if session.rerun:
     summary["rerun_of_member"] = sweep_lib.labels(members, 0) | {
         "member": int(config.member)}
+  if not session.writes:
+    return summary
   _write_json(os.path.join(session.workdir, "summary.json"), summary)
   protocol = session.train.eval_protocol
   write_sweep(config, session.workdir, members, session.history, protocol)

@@ -23,7 +23,8 @@ class MetricsWriter:
   and scalars (mean over members plus each member) to TensorBoard."""
 
   def __init__(self, workdir: str, tensorboard: bool = True,
-               rows: Optional[List[dict]] = None, wandb: Optional["Wandb"] = None):
+               rows: Optional[List[dict]] = None, wandb: Optional["Wandb"] = None,
+               files: bool = True):
     """Opens the writers of `workdir`.
 
     Args:
@@ -34,17 +35,22 @@ class MetricsWriter:
         the checkpoint, which will be run again, are dropped) and TensorBoard
         discards its events after the last of them.
       wandb: a `Wandb` logger to send each row to as well.
+      files: False to write nothing (`write` still builds and returns each
+        row): the processes of a multi-process run other than process 0.
     """
     self.workdir = workdir
+    self._files = files
     self.jsonl_path = os.path.join(workdir, "metrics.jsonl")
     self.csv_path = os.path.join(workdir, "metrics.csv")
     self._wandb = wandb
     purge_step = None
+    self._tb = None
+    if not files:
+      return
     if rows is not None:
       self._rewrite(rows)
       if rows:
         purge_step = int(max(rows[-1]["env_steps"])) + 1
-    self._tb = None
     if tensorboard:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
@@ -75,6 +81,8 @@ class MetricsWriter:
     row = {"period": period}
     row.update(extra or {})
     row.update({k: _to_list(v) for k, v in sorted(metrics.items())})
+    if not self._files:
+      return row
     with open(self.jsonl_path, "a") as f:
       f.write(json.dumps(row) + "\n")
     self._write_csv(row)

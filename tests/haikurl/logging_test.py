@@ -35,6 +35,23 @@ def test_resume_rewrites_metrics_to_the_checkpoint_rows(tmp_path):
   assert not [n for n in os.listdir(workdir) if n.endswith(".new")]
 
 
+def test_a_writer_without_files_returns_rows_and_writes_nothing(tmp_path):
+  # A multi-process run's processes other than process 0, also on resume.
+  workdir = str(tmp_path)
+  files = hlog.MetricsWriter(workdir, tensorboard=True)
+  rows = [files.write(p, _metrics(p), {"wall_seconds": 1.0}) for p in (1, 2)]
+  files.close()
+  before = {n: os.path.getsize(os.path.join(workdir, n))
+            for n in ("metrics.jsonl", "metrics.csv")}
+  events = os.listdir(os.path.join(workdir, "tensorboard"))
+  silent = hlog.MetricsWriter(workdir, tensorboard=True, rows=rows[:1],
+                              files=False)
+  assert silent.write(2, _metrics(2), {"wall_seconds": 1.0}) == rows[1]
+  silent.close()
+  assert {n: os.path.getsize(os.path.join(workdir, n)) for n in before} == before
+  assert os.listdir(os.path.join(workdir, "tensorboard")) == events
+
+
 def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, "wandb", None)  # import fails
   with pytest.raises(ValueError, match="pip install wandb"):
