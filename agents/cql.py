@@ -37,8 +37,12 @@ sampled next action (Polyak `tau`). Every batch's `discount` (1 -
 terminated, from the offline loop) is multiplied by `hp.discount` before
 the shared losses see it.
 
-Deviations: no behaviour-cloning warm-up of the policy
-(`policy_eval_start`), no max-backup variant; greedy evaluation: argmax Q,
+Continuous actions can start with behaviour cloning (`bc_warmup_steps`,
+the paper's code's `policy_eval_start`): for those first gradient steps the
+actor maximises log pi(a | s) of the dataset's actions instead of Q (its
+entropy term kept), while the critics learn as always.
+
+Deviations: no max-backup variant; greedy evaluation: argmax Q,
 or SAC's tanh(mean).
 
 Metrics:
@@ -109,6 +113,10 @@ class Settings(offline.Settings, networks.TorsoSettings):
   num_action_samples: int = s.setting(
       10, "continuous: actions per state from each of the three proposals "
       "of the logsumexp estimate", s.positive_int)
+  bc_warmup_steps: int = s.setting(
+      0, "continuous: first gradient steps whose actor maximises the "
+      "dataset action's log-probability instead of Q (the paper's code's "
+      "policy_eval_start: 40,000)", s.non_negative_int)
   lagrange: bool = s.setting(
       False, "continuous: tune the penalty's weight towards "
       "target_action_gap (CQL-Lagrange)", s.boolean)
@@ -326,7 +334,16 @@ def make_continuous(settings: Settings, spec: EnvSpec) -> Agent:
     metrics["train/cql_gap"] = jnp.mean(weighted) - hp.target_action_gap
     return extra, metrics
 
-  parts = sac.make_parts(settings, spec, critic_penalty=critic_penalty)
+  def warmup_objective(q, dist, batch, num_updates):
+    # Behaviour cloning first: log pi(a | s) of the dataset's (clipped)
+    # actions in place of Q for the first bc_warmup_steps.
+    action = jnp.clip(batch.action, -1.0 + 1e-4, 1.0 - 1e-4)
+    return jnp.where(num_updates < settings.bc_warmup_steps,
+                     dist.log_prob(action), q)
+
+  parts = sac.make_parts(
+      settings, spec, critic_penalty=critic_penalty,
+      actor_objective=warmup_objective if settings.bc_warmup_steps else None)
 
   def init(key, hp):
     learner = parts.init(key, hp)

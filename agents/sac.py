@@ -151,7 +151,8 @@ class Parts(NamedTuple):
   update: Any
 
 
-def make_parts(settings, spec: EnvSpec, critic_penalty=None) -> Parts:
+def make_parts(settings, spec: EnvSpec, critic_penalty=None,
+               actor_objective=None) -> Parts:
   """SAC's networks, losses and gradient step (see `Parts`).
 
   Args:
@@ -163,6 +164,11 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None) -> Parts:
       actions (gradients flow through it and through `critic_params`);
       its key is split off the critic loss's own, so without a penalty
       every key is SAC's.
+    actor_objective: an optional hook for continuous actions replacing
+      what the actor maximises beside its entropy,
+      `actor_objective(q [N], dist, batch, num_updates) -> [N]` (default:
+      q, SAC's); CQL's behaviour-cloning warm-up returns the dataset
+      actions' log-probability for its first steps.
   """
   actor_net, critic_net = make_networks(settings, spec)
   opt = optim.make()
@@ -224,7 +230,8 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None) -> Parts:
       metrics.update(penalty_metrics)
     return loss, metrics
 
-  def actor_loss(actor, critic, log_alpha, obs, key):
+  def actor_loss(actor, critic, log_alpha, batch, num_updates, key):
+    obs = batch.obs
     alpha = jnp.exp(log_alpha)
     _, dist = policy(actor, obs)
     if discrete:
@@ -237,6 +244,8 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None) -> Parts:
       action, log_prob = dist.sample_and_log_prob(seed=key)         # [N, D], [N]
       q = jnp.min(critic_apply(critic, obs, action), axis=0)        # [N]
       chex.assert_equal_shape([q, log_prob])
+      if actor_objective is not None:
+        q = actor_objective(q, dist, batch, num_updates)
       loss = jnp.mean(alpha * log_prob - q)
     return loss, log_prob
 
@@ -249,7 +258,8 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None) -> Parts:
         state.critic, grads, state.critic_opt, hp.critic_learning_rate)
 
     (loss, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(
-        state.actor, critic, state.log_alpha, batch.obs, actor_key)
+        state.actor, critic, state.log_alpha, batch, state.num_updates,
+        actor_key)
     actor, actor_opt, _ = opt.step(
         state.actor, grads, state.actor_opt, hp.actor_learning_rate)
 

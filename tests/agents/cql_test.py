@@ -188,3 +188,25 @@ def test_lagrange_on_discrete_actions_is_one_line(tmp_path):
 def test_presets_resolve(name):
   config = cql_config.get_config(name)
   assert config.agent.name == "cql" and config.dataset is None
+
+
+def test_bc_warmup_actor_ignores_q_then_follows_it():
+  # During the warm-up the actor's step does not depend on the critics (it
+  # maximises log pi(a_data | s)); after it, it does (SAC's objective).
+  spec = envs.make("gymnax:Pendulum-v1", 1).spec
+  agent = cql.make(continuous_settings(bc_warmup_steps=1), spec)
+  hp = hparams()
+  state = agent.init(jax.random.key(0), hp)
+  batch = batch_for(spec, jax.random.key(1))
+  other = state._replace(critic=jax.tree.map(lambda x: 3.0 * x + 0.1,
+                                             state.critic))
+  learn = jax.jit(agent.learn)
+  actors = [learn(s, batch, jax.random.key(2), hp)[0].actor
+            for s in (state, other)]
+  chex.assert_trees_all_equal(*actors)          # step 0: in the warm-up
+  later = [s._replace(num_updates=jnp.ones((), jnp.int32))
+           for s in (state, other)]
+  actors = [learn(s, batch, jax.random.key(2), hp)[0].actor for s in later]
+  # (Adam's first step is lr * sign(g): the critics change it slightly.)
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(jax.tree.leaves(actors[0]), jax.tree.leaves(actors[1])))
