@@ -33,8 +33,11 @@ probe's constructor arguments (e.g. `as_termination=True`).
 `random_quantile_q` and `random_policy` build inputs for unit tests of a
 `learn` or a loss; `greedy_actions` asks any agent for its evaluation
 actions; `write_dataset` writes a Minari dataset of any policy in any env
-(a probe's expert, say) for an offline agent to learn from.
+(a probe's expert, say) for an offline agent to learn from;
+`read_summary` and `read_rows` read a finished run's workdir.
 """
+import json
+import os
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -668,3 +671,17 @@ def write_dataset(path: str, env: str, policy, episodes: int,
     raise ValueError(f"only {len(chosen)} of {episodes} episodes ended in "
                      f"{steps} steps of {env}.")
   return datasets.write(path, chosen, env, spec, env_kwargs=env_kwargs)
+
+
+def read_summary(workdir: str) -> dict:
+  """A finished run's summary.json."""
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return json.load(f)
+
+
+def read_rows(workdir: str, drop=("wall_seconds",)) -> list:
+  """A run's metrics.jsonl rows without the `drop` keys (the wall clock,
+  which differs between otherwise equal runs)."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  return [{k: v for k, v in row.items() if k not in drop} for row in rows]

@@ -21,6 +21,7 @@ import pytest
 
 import haikurl
 from haikurl import checkpoint
+from haikurl import testing
 from haikurl import policy as policy_lib
 from haikurl import resume
 
@@ -157,17 +158,8 @@ def _run(tmp_root, workdir, *extra):
                         timeout=600)
 
 
-def _summary(workdir):
-  with open(os.path.join(workdir, "summary.json")) as f:
-    return json.load(f)
-
-
-def _rows(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  for row in rows:
-    row.pop("wall_seconds")
-  return rows
+_summary = testing.read_summary
+_rows = testing.read_rows
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from haikurl import checkpoint
+from haikurl import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -166,17 +167,8 @@ def _wait_for_checkpoint(launch: Launch, workdir: str):
     time.sleep(0.01)
 
 
-def _summary(workdir):
-  with open(os.path.join(workdir, "summary.json")) as f:
-    return json.load(f)
-
-
-def _rows(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  for row in rows:
-    row.pop("wall_seconds")
-  return rows
+_summary = testing.read_summary
+_rows = testing.read_rows
 
 
 def _check_one_set_of_files(workdir, sessions: int = 1):

@@ -8,6 +8,18 @@ import optax
 from haikurl import optim
 
 
+def _rates(opt, learning_rate, steps):
+  """The rate `opt` used at each of `steps` steps on a scalar parameter."""
+  params = jnp.zeros(())
+  state = opt.init(params)
+  rates = []
+  for _ in range(steps):
+    params, state, lr = opt.step(params, jnp.float32(1.0), state,
+                                 learning_rate)
+    rates.append(float(lr))
+  return rates
+
+
 class OptimTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -35,26 +47,14 @@ class OptimTest(chex.TestCase):
 
   def test_linear_decay_reaches_zero_at_decay_steps(self):
     # decay over 4 steps: the rate used at step k is lr * (1 - k / 4).
-    opt = optim.make(decay_steps=4)
-    params = jnp.zeros(())
-    state = opt.init(params)
-    rates = []
-    for _ in range(6):
-      params, state, lr = opt.step(params, jnp.float32(1.0), state, 0.2)
-      rates.append(float(lr))
+    rates = _rates(optim.make(decay_steps=4), 0.2, 6)
     np.testing.assert_allclose(rates, [0.2, 0.15, 0.1, 0.05, 0.0, 0.0],
                                atol=1e-7)
 
   def test_cosine_decay_follows_optax_cosine_schedule(self):
     # decay over 4 steps: lr * (1 + cos(pi k / 4)) / 2 at step k, 0 after;
     # by hand 0.2 * [1, 0.8536, 0.5, 0.1464, 0, 0], and optax's schedule.
-    opt = optim.make(decay_steps=4, decay_shape="cosine")
-    params = jnp.zeros(())
-    state = opt.init(params)
-    rates = []
-    for _ in range(6):
-      params, state, lr = opt.step(params, jnp.float32(1.0), state, 0.2)
-      rates.append(float(lr))
+    rates = _rates(optim.make(decay_steps=4, decay_shape="cosine"), 0.2, 6)
     np.testing.assert_allclose(
         rates, [0.2, 0.170711, 0.1, 0.029289, 0.0, 0.0], atol=1e-6)
     schedule = optax.cosine_decay_schedule(0.2, 4)
