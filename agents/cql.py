@@ -32,8 +32,9 @@ so alpha' grows while the penalty exceeds the gap; alpha' is clipped to
 [0, 1e6] as in the paper's code.
 
 Targets: discrete, DQN's (Polyak `tau` every `target_period` gradient
-steps; double Q); continuous, SAC's soft value of the target critics at a
-sampled next action (Polyak `tau`). Every batch's `discount` (1 -
+steps; double Q); continuous, the target critics at a sampled next action
+(Polyak `tau`), without SAC's entropy term by default as the paper's D4RL
+runs (`deterministic_backup`; False: SAC's soft value). Every batch's `discount` (1 -
 terminated, from the offline loop) is multiplied by `hp.discount` before
 the shared losses see it.
 
@@ -117,6 +118,9 @@ class Settings(offline.Settings, networks.TorsoSettings):
       0, "continuous: first gradient steps whose actor maximises the "
       "dataset action's log-probability instead of Q (the paper's code's "
       "policy_eval_start: 40,000)", s.non_negative_int)
+  deterministic_backup: bool = s.setting(
+      True, "continuous: the critics' target without SAC's entropy term "
+      "(the paper's D4RL setting); False: SAC's soft target", s.boolean)
   lagrange: bool = s.setting(
       False, "continuous: tune the penalty's weight towards "
       "target_action_gap (CQL-Lagrange)", s.boolean)
@@ -343,7 +347,8 @@ def make_continuous(settings: Settings, spec: EnvSpec) -> Agent:
 
   parts = sac.make_parts(
       settings, spec, critic_penalty=critic_penalty,
-      actor_objective=warmup_objective if settings.bc_warmup_steps else None)
+      actor_objective=warmup_objective if settings.bc_warmup_steps else None,
+      soft_backup=not settings.deterministic_backup)
 
   def init(key, hp):
     learner = parts.init(key, hp)

@@ -152,7 +152,7 @@ class Parts(NamedTuple):
 
 
 def make_parts(settings, spec: EnvSpec, critic_penalty=None,
-               actor_objective=None) -> Parts:
+               actor_objective=None, soft_backup: bool = True) -> Parts:
   """SAC's networks, losses and gradient step (see `Parts`).
 
   Args:
@@ -169,6 +169,9 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None,
       `actor_objective(q [N], dist, batch, num_updates) -> [N]` (default:
       q, SAC's); CQL's behaviour-cloning warm-up returns the dataset
       actions' log-probability for its first steps.
+    soft_backup: the critics' target includes the entropy term
+      (-alpha log pi(a'|s'), SAC's); False: the target critics' value at the
+      sampled next action alone (CQL's "deterministic backup" on D4RL).
   """
   actor_net, critic_net = make_networks(settings, spec)
   opt = optim.make()
@@ -210,7 +213,7 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None,
   def critic_loss(critic, state, batch, key, hp):
     if critic_penalty is not None:
       key, penalty_key = jax.random.split(key)
-    alpha = jnp.exp(state.log_alpha)
+    alpha = jnp.exp(state.log_alpha) if soft_backup else 0.0
     v_t = soft_value(state.actor, state.target_critic, batch.next_obs, key,
                      alpha)                                         # [N]
     discount_t = batch.discount                 # gamma, 0 at termination

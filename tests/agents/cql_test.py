@@ -210,3 +210,23 @@ def test_bc_warmup_actor_ignores_q_then_follows_it():
   # (Adam's first step is lr * sign(g): the critics change it slightly.)
   assert any(not np.array_equal(a, b) for a, b in
              zip(jax.tree.leaves(actors[0]), jax.tree.leaves(actors[1])))
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_deterministic_backup_leaves_the_temperature_out_of_the_target(
+    deterministic):
+  # The critics' step depends on SAC's temperature only through the soft
+  # target's entropy term: without it (CQL's D4RL setting) two temperatures
+  # give bitwise the same critics.
+  spec = envs.make("gymnax:Pendulum-v1", 1).spec
+  agent = cql.make(continuous_settings(deterministic_backup=deterministic),
+                   spec)
+  hp = hparams()
+  state = agent.init(jax.random.key(0), hp)
+  batch = batch_for(spec, jax.random.key(1))
+  learn = jax.jit(agent.learn)
+  critics = [learn(s, batch, jax.random.key(2), hp)[0].critic
+             for s in (state, state._replace(log_alpha=state.log_alpha + 2.0))]
+  same = all(np.array_equal(a, b) for a, b in
+             zip(jax.tree.leaves(critics[0]), jax.tree.leaves(critics[1])))
+  assert same == deterministic
