@@ -41,7 +41,9 @@ the shared losses see it.
 Continuous actions can start with behaviour cloning (`bc_warmup_steps`,
 the paper's code's `policy_eval_start`): for those first gradient steps the
 actor maximises log pi(a | s) of the dataset's actions instead of Q (its
-entropy term kept), while the critics learn as always.
+entropy term kept), while the critics learn as always. `actor_decay="cosine"`
+decays the actor's rate to 0 over the run (IQL's schedule; the paper's is
+constant).
 
 Deviations: no max-backup variant; greedy evaluation: argmax Q,
 or SAC's tanh(mean).
@@ -121,6 +123,10 @@ class Settings(offline.Settings, networks.TorsoSettings):
   deterministic_backup: bool = s.setting(
       True, "continuous: the critics' target without SAC's entropy term "
       "(the paper's D4RL setting); False: SAC's soft target", s.boolean)
+  actor_decay: str = s.setting(
+      "constant", "continuous: the actor's rate over the run, 'constant' "
+      "(the paper's) or 'cosine' decay to 0 (as IQL's actor)",
+      s.one_of("constant", "cosine"))
   lagrange: bool = s.setting(
       False, "continuous: tune the penalty's weight towards "
       "target_action_gap (CQL-Lagrange)", s.boolean)
@@ -348,7 +354,10 @@ def make_continuous(settings: Settings, spec: EnvSpec) -> Agent:
   parts = sac.make_parts(
       settings, spec, critic_penalty=critic_penalty,
       actor_objective=warmup_objective if settings.bc_warmup_steps else None,
-      soft_backup=not settings.deterministic_backup)
+      soft_backup=not settings.deterministic_backup,
+      actor_optimizer=(optim.make(decay_steps=settings.total_gradient_steps,
+                                  decay_shape="cosine")
+                       if settings.actor_decay == "cosine" else None))
 
   def init(key, hp):
     learner = parts.init(key, hp)

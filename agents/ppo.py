@@ -203,6 +203,15 @@ def epochs(step: Callable, state, batch, key, num_epochs: int,
     num_samples = jax.tree.leaves(batch)[0].shape[0]
 
   def epoch(state, key):
+    if augment is None and take is take_rows:
+      # One gather of the whole batch per epoch, then the minibatches are
+      # consecutive slices: the same rows in the same order as gathering
+      # each minibatch, in fewer operations.
+      order = shuffle(key, num_samples)
+      minibatches = jax.tree.map(
+          lambda x: x[order].reshape((num_minibatches, -1) + x.shape[1:]),
+          batch)
+      return jax.lax.scan(step, state, minibatches)
     if augment is None:
       order = shuffle(key, num_samples).reshape(num_minibatches, -1)
       def minibatch(state, idx):

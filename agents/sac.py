@@ -38,7 +38,7 @@ Metrics (means over a learn call's gradient steps; zeros before learning):
   train/gradient_steps  gradient steps this learn call took (0 before learning)
 """
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import chex
 import distrax
@@ -152,7 +152,8 @@ class Parts(NamedTuple):
 
 
 def make_parts(settings, spec: EnvSpec, critic_penalty=None,
-               actor_objective=None, soft_backup: bool = True) -> Parts:
+               actor_objective=None, soft_backup: bool = True,
+               actor_optimizer: Optional[optim.Optimizer] = None) -> Parts:
   """SAC's networks, losses and gradient step (see `Parts`).
 
   Args:
@@ -172,9 +173,13 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None,
     soft_backup: the critics' target includes the entropy term
       (-alpha log pi(a'|s'), SAC's); False: the target critics' value at the
       sampled next action alone (CQL's "deterministic backup" on D4RL).
+    actor_optimizer: the actor's optimiser (default: the critics' and the
+      temperature's, Adam with a constant rate); CQL's `actor_decay` passes
+      one whose rate decays on a cosine.
   """
   actor_net, critic_net = make_networks(settings, spec)
   opt = optim.make()
+  actor_opt = opt if actor_optimizer is None else actor_optimizer
   discrete = spec.discrete
 
   def critic_apply(params, obs, action):
@@ -189,7 +194,7 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None,
                              None if discrete else spec.dummy_action[None])
     log_alpha = jnp.log(hp.initial_alpha).astype(jnp.float32)
     zero = jnp.zeros((), jnp.int32)
-    return State(actor, critic, critic, log_alpha, opt.init(actor),
+    return State(actor, critic, critic, log_alpha, actor_opt.init(actor),
                  opt.init(critic), opt.init(log_alpha), (), zero, zero)
 
   def policy(params, obs):
@@ -263,7 +268,7 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None,
     (loss, log_prob), grads = jax.value_and_grad(actor_loss, has_aux=True)(
         state.actor, critic, state.log_alpha, batch, state.num_updates,
         actor_key)
-    actor, actor_opt, _ = opt.step(
+    actor, actor_state, _ = actor_opt.step(
         state.actor, grads, state.actor_opt, hp.actor_learning_rate)
 
     target = target_entropy(spec, hp.target_entropy_ratio)
@@ -279,7 +284,7 @@ def make_parts(settings, spec: EnvSpec, critic_penalty=None,
         actor=actor, critic=critic,
         target_critic=optax.incremental_update(critic, state.target_critic,
                                                hp.tau),
-        log_alpha=log_alpha, actor_opt=actor_opt, critic_opt=critic_opt,
+        log_alpha=log_alpha, actor_opt=actor_state, critic_opt=critic_opt,
         alpha_opt=alpha_opt, num_updates=state.num_updates + 1)
     return state, metrics, None
 

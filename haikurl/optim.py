@@ -6,7 +6,9 @@
                                      hp.learning_rate, hp.max_grad_norm)
 
 The chain is global-norm clipping (optional), Adam (or RMSProp), an optional linear
-(or cosine) decay of the rate to 0 over `decay_steps` steps, and the rate. The rate and the
+(or cosine) decay of the rate to 0 over `decay_steps` steps, and the rate,
+applied to the parameters raveled into one vector (`optax.flatten`: the
+optimiser's state is one vector per moment, not one per leaf). The rate and the
 clipping norm come from the traced `HParams` at every step (the chain is
 rebuilt around them inside the trace: an optax transformation is a pair of
 pure functions, and the state's structure does not depend on their
@@ -90,7 +92,10 @@ def make(eps: float = 1e-8, clip: bool = False,
     if decay is not None:
       parts.append(optax.scale_by_schedule(decay))
     parts.append(optax.scale_by_learning_rate(learning_rate))
-    return optax.chain(*parts)
+    # One flat vector instead of a tree: every transformation's arithmetic
+    # runs once over all parameters rather than once per leaf, which on a
+    # CPU (small layers, per-op overhead) is 8-10% of PPO's whole program.
+    return optax.flatten(optax.chain(*parts))
 
   def init(params):
     return chain(1.0, 1.0).init(params)

@@ -230,3 +230,26 @@ def test_deterministic_backup_leaves_the_temperature_out_of_the_target(
   same = all(np.array_equal(a, b) for a, b in
              zip(jax.tree.leaves(critics[0]), jax.tree.leaves(critics[1])))
   assert same == deterministic
+
+
+@pytest.mark.parametrize("decay", ["cosine", "constant"])
+def test_cosine_actor_decay_stops_the_actor_at_the_end_of_the_run(decay):
+  # With actor_decay="cosine" the actor's rate reaches 0 at the run's last
+  # gradient step (total_env_steps = 3 here), so a learn call after it
+  # leaves the actor where it is while the critics still move; with a
+  # constant rate both move.
+  spec = envs.make("gymnax:Pendulum-v1", 1).spec
+  agent = cql.make(continuous_settings(actor_decay=decay, total_env_steps=3),
+                   spec)
+  hp = hparams()
+  state = agent.init(jax.random.key(0), hp)
+  learn = jax.jit(agent.learn)
+  for k in range(3):
+    state, _ = learn(state, batch_for(spec, jax.random.key(k)),
+                     jax.random.key(10 + k), hp)
+  after, _ = learn(state, batch_for(spec, jax.random.key(5)),
+                   jax.random.key(20), hp)
+  moved = lambda a, b: any(not np.array_equal(x, y) for x, y in
+                           zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  assert moved(state.critic, after.critic)
+  assert moved(state.actor, after.actor) == (decay == "constant")

@@ -238,3 +238,26 @@ def test_discount_wiring_termination_reaches_gae():
   # A learner that bootstrapped through terminations would be far off.
   wrong = brute_force(lambda t, b: 1.0)
   assert abs(wrong - right) > 0.05 * right, (wrong, right)
+
+
+def test_epochs_gathers_once_per_epoch_as_minibatch_by_minibatch():
+  # The whole-epoch gather (default `take`) visits the same rows in the
+  # same order as gathering every minibatch (any other `take`): bitwise the
+  # same state; and each epoch visits every sample exactly once.
+  batch = {"x": jnp.arange(12), "y": jnp.arange(24.0).reshape(12, 2)}
+
+  def step(state, minibatch):
+    # Order-sensitive: the total depends on which rows came in which order.
+    total, counts = state
+    total = 1.5 * total + jnp.sum(minibatch["y"][:, 0])
+    counts = counts.at[minibatch["x"]].add(1)
+    return (total, counts), {"total": total}
+
+  start = (jnp.float32(0), jnp.zeros(12, jnp.int32))
+  key = jax.random.key(0)
+  once = jax.jit(lambda k: ppo.epochs(step, start, batch, k, 2, 3))(key)
+  each = jax.jit(lambda k: ppo.epochs(
+      step, start, batch, k, 2, 3,
+      take=lambda b, idx: ppo.take_rows(b, idx)))(key)
+  chex.assert_trees_all_equal(once, each)
+  np.testing.assert_array_equal(once[0][1], np.full(12, 2))

@@ -45,6 +45,26 @@ class OptimTest(chex.TestCase):
     np.testing.assert_allclose(adam_state.mu, 0.1 * jnp.array([0.6, 0.8]),
                                rtol=1e-6)  # mu = (1 - b1) * g, b1 = 0.9
 
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_a_tree_steps_as_optaxs_chain_on_one_flat_vector(self):
+    # Three steps of clipped Adam on a two-leaf tree equal optax's own
+    # clip + adam applied leaf by leaf, and the moments are one vector.
+    opt = optim.make(clip=True)
+    params = {"b": jnp.array([0.5]), "w": jnp.array([[1.0, -2.0]])}
+    reference = optax.chain(optax.clip_by_global_norm(1.0),
+                            optax.adam(0.1))
+    ours, ref = params, params
+    state, ref_state = opt.init(params), reference.init(params)
+    step = self.variant(lambda p, g, s: opt.step(p, g, s, 0.1, 1.0))
+    for k in range(3):
+      grads = jax.tree_util.tree_map(lambda x: (k + 1.0) * x - 0.3, ours)
+      ours, state, _ = step(ours, grads, state)
+      ref_grads = jax.tree_util.tree_map(lambda x: (k + 1.0) * x - 0.3, ref)
+      updates, ref_state = reference.update(ref_grads, ref_state, ref)
+      ref = optax.apply_updates(ref, updates)
+    chex.assert_trees_all_close(ours, ref, rtol=1e-6)
+    assert state[1].mu.shape == (3,)
+
   def test_linear_decay_reaches_zero_at_decay_steps(self):
     # decay over 4 steps: the rate used at step k is lr * (1 - k / 4).
     rates = _rates(optim.make(decay_steps=4), 0.2, 6)
