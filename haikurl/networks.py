@@ -88,11 +88,57 @@ def mlp(hidden_sizes: Sequence[int], act: str = "tanh",
       for i, size in enumerate(hidden_sizes):
         x = hk.Linear(size, w_init=torso_init(init), name=f"linear_{i}")(x)
         if i < len(hidden_sizes) - 1 or activate_final:
-          x = hk.LayerNorm(-1, create_scale=True, create_offset=True,
-                           name=f"layer_norm_{i}")(x)
+          x = LayerNorm(name=f"layer_norm_{i}")(x)
           x = activation(act)(x)
     return x
   return forward
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def layer_norm(x: jax.Array, scale: jax.Array, offset: jax.Array,
+               eps: float = 1e-5) -> jax.Array:
+  """(x - mean) / sqrt(var + eps) * scale + offset over the last axis, as
+  `hk.LayerNorm(-1, create_scale=True, create_offset=True)` computes it,
+  with its backward pass written out: dx = (g - mean(g) - x_hat *
+  mean(g * x_hat)) / sigma for g = dy * scale, which is fewer operations
+  than differentiating the mean and the variance (on a CPU, a third of
+  PQN's gradient step was LayerNorm's backward)."""
+  return _layer_norm_forward(x, scale, offset, eps)[0]
+
+
+def _layer_norm_forward(x, scale, offset, eps):
+  mean = jnp.mean(x, axis=-1, keepdims=True)
+  centred = x - mean
+  rstd = jax.lax.rsqrt(jnp.mean(jnp.square(centred), axis=-1,
+                                keepdims=True) + eps)
+  x_hat = centred * rstd
+  return x_hat * scale + offset, (x_hat, rstd, scale)
+
+
+def _layer_norm_backward(eps, residuals, dy):
+  del eps
+  x_hat, rstd, scale = residuals
+  batch_axes = tuple(range(dy.ndim - 1))
+  g = dy * scale
+  dx = rstd * (g - jnp.mean(g, axis=-1, keepdims=True)
+               - x_hat * jnp.mean(g * x_hat, axis=-1, keepdims=True))
+  return (dx, jnp.sum(dy * x_hat, axis=batch_axes),
+          jnp.sum(dy, axis=batch_axes))
+
+
+layer_norm.defvjp(_layer_norm_forward, _layer_norm_backward)
+
+
+class LayerNorm(hk.Module):
+  """hk.LayerNorm(-1, create_scale=True, create_offset=True) (the same
+  parameters, "scale" ones and "offset" zeros) on `layer_norm`'s fused
+  backward pass."""
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    size = x.shape[-1]
+    scale = hk.get_parameter("scale", (size,), x.dtype, init=jnp.ones)
+    offset = hk.get_parameter("offset", (size,), x.dtype, init=jnp.zeros)
+    return layer_norm(x, scale, offset)
 
 
 class _PatchConv2D(hk.Module):

@@ -1,4 +1,5 @@
-"""The MinAtar torso: hk.Conv2D's function and parameters, no convolution op."""
+"""The MinAtar torso: hk.Conv2D's function and parameters, no convolution op;
+the fused LayerNorm: hk.LayerNorm's parameters, values and gradients."""
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -60,6 +61,32 @@ class MinAtarCnnTest(absltest.TestCase):
     jaxpr = jax.make_jaxpr(jax.grad(
         lambda p: jnp.sum(self.net.apply(p, self.obs))))(params)
     self.assertNotIn("conv_general_dilated", str(jaxpr))
+
+
+class LayerNormTest(absltest.TestCase):
+
+  def test_matches_haikus_layer_norm_and_its_gradients(self):
+    # The same parameters (names, shapes, initial values), outputs and
+    # gradients (input, scale, offset) as hk.LayerNorm, on a batch of
+    # members (vmapped) with offsets and scales away from their init.
+    def net(layer):
+      return hk.without_apply_rng(hk.transform(
+          lambda x: jnp.sum(jnp.sin(3.0 * layer(x)))))
+    ours = net(lambda x: networks.LayerNorm(name="ln")(x))
+    reference = net(lambda x: hk.LayerNorm(-1, create_scale=True,
+                                           create_offset=True, name="ln")(x))
+    x = 2.0 * jax.random.normal(jax.random.key(0), (3, 5, 7)) + 1.0
+    params = reference.init(jax.random.key(1), x[0])
+    jax.tree.map(np.testing.assert_array_equal,
+                 ours.init(jax.random.key(1), x[0]), params)
+    params = jax.tree.map(
+        lambda p: p + jax.random.normal(jax.random.key(2), p.shape), params)
+    for fn in (lambda net: net.apply,
+               lambda net: jax.grad(net.apply, argnums=(0, 1))):
+      got = jax.vmap(fn(ours), (None, 0))(params, x)
+      want = jax.vmap(fn(reference), (None, 0))(params, x)
+      jax.tree.map(lambda a, b: np.testing.assert_allclose(
+          a, b, rtol=1e-5, atol=1e-5), got, want)
 
 
 if __name__ == "__main__":
