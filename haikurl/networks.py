@@ -112,6 +112,11 @@ def _layer_norm_forward(x, scale, offset, eps):
   rstd = jax.lax.rsqrt(jnp.mean(jnp.square(centred), axis=-1,
                                 keepdims=True) + eps)
   x_hat = centred * rstd
+  # scale and offset [C] against x [..., C], broadcast explicitly (the
+  # package runs under jax_numpy_rank_promotion="raise" in its tests).
+  lead = (1,) * (x.ndim - 1)
+  scale, offset = scale.reshape(lead + scale.shape), offset.reshape(
+      lead + offset.shape)
   return x_hat * scale + offset, (x_hat, rstd, scale)
 
 

@@ -106,8 +106,8 @@ def test_probe_time_limit_bootstraps_through_truncation():
 
 def test_bad_configs_are_one_line_value_errors():
   cfg = pqn_config.get_config("CartPole-v1")
-  cfg.agent.num_minibatches = 3          # does not divide 32 * 32 = 1024
-  with pytest.raises(ValueError, match=r"num_minibatches=3 must divide.*1024"):
+  cfg.agent.num_minibatches = 3          # does not divide 32 * 64 = 2048
+  with pytest.raises(ValueError, match=r"num_minibatches=3 must divide.*2048"):
     haikurl.make_train(cfg)
   cfg = pqn_config.get_config("CartPole-v1")
   cfg.env = "gymnax:Pendulum-v1"

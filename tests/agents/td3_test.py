@@ -167,7 +167,7 @@ def pendulum_config(module, **agent):
   c = module.get_config("Pendulum-v1")
   c.agent.actor_hidden_sizes = c.agent.critic_hidden_sizes = (64, 64)
   c.agent.rollout_length = 8
-  c.total_env_steps = 12_000
+  c.total_env_steps = 16_000
   c.eval_every = 4_000
   c.num_eval_episodes = 8
   for k, v in agent.items():
