@@ -355,9 +355,7 @@ def make_continuous(settings: Settings, spec: EnvSpec) -> Agent:
       settings, spec, critic_penalty=critic_penalty,
       actor_objective=warmup_objective if settings.bc_warmup_steps else None,
       soft_backup=not settings.deterministic_backup,
-      actor_optimizer=(optim.make(decay_steps=settings.total_gradient_steps,
-                                  decay_shape="cosine")
-                       if settings.actor_decay == "cosine" else None))
+      actor_optimizer=offline.actor_optimizer(settings))
 
   def init(key, hp):
     learner = parts.init(key, hp)

@@ -154,9 +154,7 @@ def make(settings: Settings, spec: EnvSpec) -> Agent:
   actor_net, critic_net, value_net, kind = make_networks(settings, spec)
   discrete = spec.discrete
   opt = optim.make()
-  actor_opt = (optim.make(decay_steps=settings.total_gradient_steps,
-                          decay_shape="cosine")
-               if settings.actor_decay == "cosine" else opt)
+  actor_opt = offline.actor_optimizer(settings) or opt
 
   def critic_apply(params, obs, action):
     return critic_net.apply(params, obs, None if discrete else action)

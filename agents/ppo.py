@@ -203,27 +203,25 @@ def epochs(step: Callable, state, batch, key, num_epochs: int,
     num_samples = jax.tree.leaves(batch)[0].shape[0]
 
   def epoch(state, key):
-    if augment is None and take is take_rows:
+    if augment is not None:
+      key, *keys = jax.random.split(key, num_minibatches + 1)
+    order = shuffle(key, num_samples)
+    if take is take_rows:
       # One gather of the whole batch per epoch, then the minibatches are
       # consecutive slices: the same rows in the same order as gathering
       # each minibatch, in fewer operations.
-      order = shuffle(key, num_samples)
-      minibatches = jax.tree.map(
+      xs = jax.tree.map(
           lambda x: x[order].reshape((num_minibatches, -1) + x.shape[1:]),
           batch)
-      return jax.lax.scan(step, state, minibatches)
+      get = lambda minibatch: minibatch
+    else:
+      xs = order.reshape(num_minibatches, -1)
+      get = lambda idx: take(batch, idx)
     if augment is None:
-      order = shuffle(key, num_samples).reshape(num_minibatches, -1)
-      def minibatch(state, idx):
-        return step(state, take(batch, idx))
-      return jax.lax.scan(minibatch, state, order)
-
-    key, *keys = jax.random.split(key, num_minibatches + 1)
-    order = shuffle(key, num_samples).reshape(num_minibatches, -1)
-    def augmented_minibatch(state, idx_and_key):
-      idx, augment_key = idx_and_key
-      return step(state, augment(augment_key, take(batch, idx)))
-    return jax.lax.scan(augmented_minibatch, state, (order, jnp.stack(keys)))
+      return jax.lax.scan(lambda st, x: step(st, get(x)), state, xs)
+    return jax.lax.scan(
+        lambda st, x_key: step(st, augment(x_key[1], get(x_key[0]))),
+        state, (xs, jnp.stack(keys)))
 
   state, metrics = jax.lax.scan(epoch, state,
                                 jax.random.split(key, num_epochs))

@@ -35,7 +35,7 @@ to the [-1, 1] the agent acts in (the inverse of `RescaleAction`), and
 (truncation bootstraps, termination does not).
 """
 import dataclasses
-from typing import Any, ClassVar, Dict
+from typing import Any, ClassVar, Dict, Optional
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,7 @@ from haikurl import augment as augment_lib
 from haikurl import datasets
 from haikurl import envs as envs_lib
 from haikurl import loop
+from haikurl import optim
 from haikurl import settings as settings_lib
 from haikurl.types import Transition
 
@@ -75,6 +76,16 @@ class Settings(augment_lib.AugmentSettings):
   def total_gradient_steps(self) -> int:
     """Gradient steps over the run (one per iteration), at least 1."""
     return max(1, self.total_env_steps)
+
+
+def actor_optimizer(settings) -> Optional[optim.Optimizer]:
+  """The actor's optimiser for an offline agent's `actor_decay` setting:
+  Adam whose rate decays to 0 on a cosine over the run's gradient steps
+  ("cosine": IQL's paper), or None ("constant": the agent's own)."""
+  if settings.actor_decay == "cosine":
+    return optim.make(decay_steps=settings.total_gradient_steps,
+                      decay_shape="cosine")
+  return None
 
 
 def is_offline(agent_module: Any) -> bool:
