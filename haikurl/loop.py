@@ -68,34 +68,6 @@ def compiler_options(backend: Optional[str] = None) -> Dict[str, Any]:
   return {"xla_backend_optimization_level": 1}
 
 
-def _unrolled_threefry_on_cpu() -> bool:
-  """Lowers JAX's threefry2x32 hash on CPU as it lowers it on GPU: its 20
-  rounds unrolled, not a 5-iteration `while` loop.
-
-  The bits are the same (the same rounds, in the same order); only the
-  program differs. JAX rolls the loop on CPU to keep programs small, but a
-  training loop hashes keys on every env step (splits, action sampling,
-  resets), and each rolled hash costs a `while` of tiny kernels and copies
-  on the XLA:CPU runtime. Unrolled, XLA fuses a hash into one kernel: SAC
-  on Pendulum with rejax's settings ran 3% faster (1,773-1,792 -> 1,828-1,841
-  env steps/s, two A/B pairs), PQN's 8 seeds 4%, with no measurable change
-  in compile time. Uses JAX internals; where they are missing (another
-  JAX), nothing changes. Returns whether it applied.
-  """
-  try:
-    from jax._src.interpreters import mlir  # pylint: disable=g-import-not-at-top
-    from jax._src.random import threefry2x32  # pylint: disable=g-import-not-at-top
-    mlir.register_lowering(threefry2x32.threefry2x32_p,
-                           threefry2x32._threefry2x32_lowering_rule,  # pylint: disable=protected-access
-                           platform="cpu")
-  except (ImportError, AttributeError):
-    return False
-  return True
-
-
-UNROLLED_THREEFRY = _unrolled_threefry_on_cpu()
-
-
 class TrainState(NamedTuple):
   """Everything a run carries from one iteration to the next."""
   agent_state: Any      # the agent's State

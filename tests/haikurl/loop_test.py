@@ -221,21 +221,3 @@ def test_tape_learn_gets_exactly_what_was_acted_on_in_order():
     ends = np.flatnonzero(done[:, b])
     lengths = np.diff(np.concatenate([[-1], ends]))
     np.testing.assert_array_equal(lengths[flat.truncated[ends, b]], 12)
-
-
-def test_threefry_on_cpu_is_unrolled_and_keeps_its_bits():
-  # haikurl.loop lowers threefry2x32 unrolled on CPU: no `while` in the
-  # hash's program, and the same bits as Random123's known-answer vector
-  # (Salmon et al. 2011, threefry2x32_20 with key (0x13198a2e, 0x03707344)
-  # on counts (0x243f6a88, 0x85a308d3)), which is what JAX's own test of
-  # the rolled lowering asserts.
-  import jax.extend.random as jex_random  # pylint: disable=g-import-not-at-top
-  assert loop.UNROLLED_THREEFRY
-  key = np.array([0x13198a2e, 0x03707344], np.uint32)
-  count = np.array([0x243f6a88, 0x85a308d3], np.uint32)
-  fn = jax.jit(jex_random.threefry_2x32)
-  if jax.default_backend() == "cpu":
-    assert "while" not in fn.lower(key, count).as_text()
-  np.testing.assert_array_equal(
-      np.asarray(fn(key, count)),
-      np.array([0xc4923a9c, 0x483df7a0], np.uint32))
