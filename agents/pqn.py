@@ -105,6 +105,7 @@ class HParams(NamedTuple):
   epsilon_end: float = 0.05
   exploration_fraction: float = 0.2  # of total_env_steps to reach epsilon_end
   max_grad_norm: float = 10.0
+  reward_scale: float = 1.0  # rewards are multiplied by this in learn
   CHECKS = {"learning_rate": s.positive, "discount": s.unit_interval,
             "q_lambda": s.unit_interval, "epsilon_start": s.unit_interval,
             "epsilon_end": s.unit_interval,
@@ -150,10 +151,11 @@ def q_lambda_targets(trajectory: Transition, q_t: jax.Array, hp) -> jax.Array:
   Args:
     trajectory: the rollout [T, B] (reward, discount, truncated).
     q_t: [T, B, A] Q values at each step's pre-reset next observation.
-    hp: `q_lambda` and `discount`.
+    hp: `q_lambda`, `discount` and `reward_scale` (the rewards are
+      multiplied by it, so Q estimates reward_scale times the return).
   """
   return returns.batched_truncated_lambda_returns(
-      trajectory.reward, hp.discount * trajectory.discount,
+      hp.reward_scale * trajectory.reward, hp.discount * trajectory.discount,
       trajectory.truncated, jnp.max(q_t, axis=-1), hp.q_lambda)
 
 

@@ -22,12 +22,14 @@ def test_learn_regresses_on_q_lambda_targets_with_both_episode_ends():
   # learn's targets, seen through the target hook, against the forward-view
   # brute force of tests/haikurl/returns_lambda_test.py with
   # v_t = max_a Q(next_obs_t, a) under the rollout's parameters, on a random
-  # rollout whose columns end episodes by termination and by truncation.
+  # rollout whose columns end episodes by termination and by truncation;
+  # the rewards enter multiplied by hp.reward_scale.
   cfg = pqn_config.get_config("CartPole-v1")
   cfg.agent.num_envs, cfg.agent.rollout_length = 4, 16
   cfg.agent.num_minibatches, cfg.agent.num_epochs = 2, 1
   settings, hp = settings_lib.split(cfg.agent, pqn, total_env_steps=1024)
-  hp = hp._replace(discount=np.float32(GAMMA), q_lambda=np.float32(0.7))
+  hp = hp._replace(discount=np.float32(GAMMA), q_lambda=np.float32(0.7),
+                   reward_scale=np.float32(0.5))
   spec = envs.make("gymnax:CartPole-v1", 1).spec
   seen = {}
 
@@ -50,7 +52,7 @@ def test_learn_regresses_on_q_lambda_targets_with_both_episode_ends():
   for b in range(4):
     np.testing.assert_allclose(
         seen["targets"][:, b],
-        brute_force(np.asarray(traj.reward[:, b]),
+        brute_force(0.5 * np.asarray(traj.reward[:, b]),
                     np.asarray(traj.terminated[:, b]),
                     np.asarray(traj.truncated[:, b]), v[:, b], GAMMA, 0.7),
         rtol=1e-4, atol=1e-5)
@@ -64,7 +66,7 @@ def probe_run(env, iterations, **overrides):
   config = testing.tiny(pqn_config.get_config("CartPole-v1"), env=env,
                         num_envs=16, rollout_length=8, hidden=16,
                         iterations=iterations, num_epochs=2,
-                        discount=GAMMA, **overrides)
+                        discount=GAMMA, reward_scale=1.0, **overrides)
   train, state, _ = testing.run(config)
   return train, state
 
@@ -118,11 +120,8 @@ def test_bad_configs_are_one_line_value_errors():
 
 @pytest.mark.slow
 def test_cartpole_preset_learns():
-  # Every seed reaches 475 at some evaluation, and the median of the final
-  # returns is at least 450. Not the mean: a run can collapse late (after
-  # session 11's LayerNorm rounding change, seed 4 of these keys fell from
-  # 500 to 42-130 over the last quarter while the other 7 of 8 ended at
-  # 500; the README says so), and a learner that does not learn misses both.
+  # purejaxql's preset, its reward scale of 0.1 included: every seed ends
+  # at 475 or more. (Without the reward scale one seed of these four fell
+  # from 500 to 130 over the last quarter, so the mean was 407.5.)
   returns_ = presets.eval_returns(pqn_config.get_config("CartPole-v1"))
-  assert returns_.max(axis=1).min() >= 475, returns_
-  assert np.median(returns_[:, -1]) >= 450, returns_
+  assert returns_[:, -1].min() >= 475, returns_
