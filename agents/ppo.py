@@ -13,8 +13,8 @@ instead).
 
 Deviations from the paper: separate actor and critic MLPs (as CleanRL and
 PureJaxRL); advantages normalised per minibatch when
-`normalize_advantages`; one sort per shuffle (argsort of random bits) rather
-than `jax.random.permutation`, which sorts twice.
+`normalize_advantages`; one sort of packed keys per shuffle (`shuffle`)
+rather than `jax.random.permutation`, which sorts twice.
 
 A variant passes its own pieces to `make`: `policy_loss`, `advantage_fn`
 (advantages from the rollout's rewards, discounts and values) and
@@ -166,9 +166,33 @@ def make_network(settings: Settings, spec: EnvSpec):
   return hk.without_apply_rng(hk.transform(forward))
 
 
-def shuffle(key, n):
-  """A random permutation of range(n) with a single sort."""
-  return jnp.argsort(jax.random.bits(key, (n,)))
+# Up to this many items, `shuffle` sorts one array of packed keys (see it).
+PACKED_SHUFFLE_MAX = 4096
+
+
+def shuffle(key, n: int) -> jax.Array:
+  """A random permutation of range(n) [n] int32, from one sort.
+
+  Up to PACKED_SHUFFLE_MAX items, each item's key packs random high bits
+  above its index XOR a random mask (k = bits of n - 1): one uint32 array,
+  sorted by value, whose low k bits XOR the mask give the permutation. XLA's
+  CPU sort of one array of numbers takes about a fifth of the time of a
+  sort of keys carrying their indices (`argsort`: 140 against 660 us for
+  4,096 items, measured), which PPO at rejax's settings runs 8 times per
+  update. Items whose random bits tie are ordered by their masked indices,
+  a fair coin for a pair; only ties of three or more (about 0.01 per 4,096-
+  item shuffle, at 20 random bits) are ordered other than uniformly. Larger
+  n: `argsort` of 32 random bits.
+  """
+  k = max(1, (n - 1).bit_length())
+  if n > PACKED_SHUFFLE_MAX:
+    return jnp.argsort(jax.random.bits(key, (n,))).astype(jnp.int32)
+  bits = jax.random.bits(key, (n + 1,), jnp.uint32)
+  low = jnp.uint32((1 << k) - 1)
+  mask = bits[n] & low
+  index = jnp.arange(n, dtype=jnp.uint32) ^ mask
+  packed = jnp.sort((bits[:n] & ~low) | index)
+  return ((packed & low) ^ mask).astype(jnp.int32)
 
 
 def take_rows(batch, idx):

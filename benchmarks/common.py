@@ -41,6 +41,7 @@ sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import haikurl
+from haikurl import cpu
 from haikurl import offline
 from haikurl import offpolicy
 from haikurl import types
@@ -85,6 +86,37 @@ def add_flags(parser, peer: str = "rejax", repeats: Optional[int] = 3,
                         "work (default: evaluation off on both sides)")
   parser.add_argument("--ceiling_steps", type=int, default=CEILING_STEPS,
                       help="env steps per seed of each ceiling (0: none)")
+  parser.add_argument("--cpu_threads", choices=("auto", "one", "all"),
+                      default="auto",
+                      help="our side's XLA CPU pool, as haikurl-train's "
+                      "flag: 'auto' is one thread for at most 8 members "
+                      "(haikurl/cpu.py)")
+  if peer:
+    parser.add_argument("--peer_cpu_threads", choices=("all", "one"),
+                        default="all",
+                        help=f"{peer}'s XLA CPU pool: 'all' as it ships "
+                        "(one thread per core), 'one' as ours (the same "
+                        "start-up as haikurl/cpu.py)")
+
+
+# Extra arguments of the peer's side script (`--cpu_threads one`), set by
+# `start_runtime`.
+PEER_ARGS = []
+
+
+def start_runtime(args, max_members: int) -> int:
+  """Starts JAX's backend with the CPU pool `args.cpu_threads` asks
+  (haikurl-train's policy for 'auto', with `max_members` the largest batch
+  the benchmark runs); call it right after parsing, before any JAX array
+  exists. Returns the pool's thread count."""
+  choice = getattr(args, "cpu_threads", "auto")
+  if choice == "one" or (choice == "auto" and
+                         cpu.wants_single_thread(max_members)):
+    cpu.single_thread_runtime()
+  jax.devices()
+  if getattr(args, "peer_cpu_threads", "all") == "one":
+    PEER_ARGS[:] = ["--cpu_threads", "one"]
+  return cpu.pool_threads()
 
 
 def without_evaluation(config):
@@ -158,7 +190,8 @@ def run_peer(script: str, *args: str):
           "-m venv bench_venv && bench_venv/bin/pip install rejax "
           "gymnax==0.0.9`, or set HAIKURL_BENCH_PYTHON)", file=sys.stderr)
     return None
-  cmd = [REJAX_PYTHON, os.path.join(ROOT, "benchmarks", script), *args]
+  cmd = [REJAX_PYTHON, os.path.join(ROOT, "benchmarks", script), *args,
+         *PEER_ARGS]
   out = subprocess.run(cmd, capture_output=True, text=True, check=False)
   if out.returncode != 0:
     print(out.stderr[-2000:], file=sys.stderr)
@@ -445,6 +478,8 @@ def report(benchmark: str, rows, load_start: float, protocol: dict,
           "median_of": min(repeats) if repeats else None,
           "compile": "apart (lower + compile), not in steps/s",
           "loadavg_1min": {"start": load_start, "end": loadavg()},
+          "cpu_pool_threads": {"haikurl": cpu.pool_threads(),
+                               "peer": "one" if PEER_ARGS else "one per core"},
           **fields, "rows": rows}
 
 

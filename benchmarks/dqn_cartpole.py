@@ -147,12 +147,14 @@ def main():
     args.preset = args.preset or "CartPole-v1,fast"
     args.seeds = args.seeds or 8
     args.repeats = args.repeats or 1
+    common.start_runtime(args, args.seeds)
     time_to_solve(args)
   else:
     args.preset = args.preset or "CartPole-v1,rejax"
     args.seeds = args.seeds or 1
     args.repeats = args.repeats or 3
     args.total_env_steps = args.total_env_steps or 131_072
+    common.start_runtime(args, args.seeds)
     versus_rejax(args)
 
 

@@ -52,6 +52,7 @@ def main():
   parser.add_argument("--total_env_steps", type=int, default=0,
                       help="default: the preset's (a smoke test: fewer)")
   args = parser.parse_args()
+  common.start_runtime(args, max(int(x) for x in args.seeds.split(",")))
   config = _config(args.algo, args.total_env_steps)
   total = int(config.total_env_steps)
   load_start = common.loadavg()

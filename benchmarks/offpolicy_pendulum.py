@@ -95,6 +95,7 @@ def main():
                       help="per seed; the return columns are read at half "
                       "and at the end (named 16k and 32k for the default)")
   args = parser.parse_args()
+  common.start_runtime(args, args.seeds)
   load_start = common.loadavg()
   rows, ours, theirs = [], None, None
   for agent in args.agents.split(","):

@@ -211,6 +211,8 @@ def main():
   parser.add_argument("--no_solve", action="store_true",
                       help="skip part 2 (the preset's time to solve)")
   args = parser.parse_args()
+  common.start_runtime(args, 1 if args.time_to_solve else
+                       max(int(x) for x in args.seeds.split(",")))
   if args.time_to_solve:
     time_to_solve_versus_purejaxrl(args.repeats, args.purejaxrl_dir)
   else:

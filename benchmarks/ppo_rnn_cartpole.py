@@ -98,6 +98,7 @@ def main():
   parser.add_argument("--purejaxrl_dir", default="")
   parser.add_argument("--updates", type=int, default=TOTAL // 512)
   args = parser.parse_args()
+  common.start_runtime(args, 1)
   total = args.updates * 512
   load_start = common.loadavg()
   mine = ours(args.repeats, args.threshold, total)

@@ -34,6 +34,8 @@ import time
 import jax
 import numpy as np
 
+import peer_runtime  # pylint: disable=g-bad-import-order
+
 CONFIG = {
     "LR": 2.5e-4, "NUM_ENVS": 4, "NUM_STEPS": 128, "TOTAL_TIMESTEPS": 5e5,
     "UPDATE_EPOCHS": 4, "NUM_MINIBATCHES": 4, "GAMMA": 0.99,
@@ -63,7 +65,10 @@ def main():
   parser.add_argument("--algo", default="ppo", choices=("ppo", "ppo_rnn"))
   parser.add_argument("--total_timesteps", type=float, default=0,
                       help="instead of the __main__'s 5e5")
+  peer_runtime.add_flag(parser)
   args = parser.parse_args()
+  if args.cpu_threads == "one":
+    peer_runtime.single_thread_runtime()
   sys.path.insert(0, os.path.abspath(args.purejaxrl_dir))
   # Its modules import their sibling `wrappers` at the top level.
   sys.path.insert(0, os.path.join(os.path.abspath(args.purejaxrl_dir),

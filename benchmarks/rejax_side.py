@@ -12,7 +12,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import rejax
+
+import peer_runtime  # pylint: disable=g-bad-import-order
 
 CONFIGS = {
     # The hyperparameters of REFERENCE.md / issue 2 (rejax's CartPole PPO).
@@ -67,6 +68,9 @@ CONFIGS = {
 }
 
 
+rejax = None  # imported in main: importing it (gymnax) starts JAX's backend
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--algo", default="ppo", choices=sorted(CONFIGS))
@@ -77,7 +81,12 @@ def main():
   parser.add_argument("--eval_freq", type=int, default=0,
                       help="env steps between evaluations (default: the "
                       "config's)")
+  peer_runtime.add_flag(parser)
   args = parser.parse_args()
+  if args.cpu_threads == "one":
+    peer_runtime.single_thread_runtime()
+  global rejax
+  import rejax  # pylint: disable=g-import-not-at-top,redefined-outer-name
   config = dict(CONFIGS[args.algo])
   if args.total_timesteps:
     config["total_timesteps"] = args.total_timesteps

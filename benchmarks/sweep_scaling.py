@@ -89,6 +89,7 @@ def main():
   total = args.total_steps
   if args.quick:
     sizes, total = [1, 4], 16_384
+  common.start_runtime(args, max(sizes))
   load_start = common.loadavg()
   rows, ours, theirs = [], None, None
   for m in sizes:

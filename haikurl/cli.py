@@ -42,6 +42,12 @@ _CHECK_NUMERICS = flags.DEFINE_bool(
     "check_numerics", False, "Stop at the first NaN/inf in a learn metric or "
     "the agent's parameters, naming it and its env step (in-graph flags, "
     "read once per period); same as config.check_numerics = True.")
+_CPU_THREADS = flags.DEFINE_enum(
+    "cpu_threads", "auto", ["auto", "one", "all"],
+    "Threads of XLA's CPU runtime: 'one' (small programs run faster without "
+    "hand-offs between threads: haikurl/cpu.py), 'all' (one per core), or "
+    "'auto': one when a call trains at most 8 members on one device of one "
+    "process.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint_every", None, "Evaluation periods between checkpoints; 0: "
     "only at the end. Default: config.checkpoint_every. Running the same "
@@ -157,6 +163,36 @@ def load_config(spec: str):
   return config
 
 
+def _members_per_call(config) -> int:
+  """How many members one compiled call of `config` trains (0: unknown)."""
+  from haikurl import registry  # pylint: disable=g-import-not-at-top
+  from haikurl import sweep  # pylint: disable=g-import-not-at-top
+  try:
+    hparams_cls = registry.lookup(config.agent.name).HParams
+    members = len(sweep.settings(config, hparams_cls)) * int(config.num_seeds)
+  except Exception:  # pylint: disable=broad-except
+    return 0  # a bad sweep: experiment.run says why, in one line
+  if config.get("member", -1) not in (None, -1):
+    members = 2  # a rerun of one member trains it in a batch of 2
+  chunk = int(config.get("chunk_size", 0) or 0)
+  return min(members, chunk) if chunk > 0 else members
+
+
+def _start_backend(config) -> None:
+  """Starts JAX's backend with the CPU thread pool --cpu_threads asks."""
+  from haikurl import cpu  # pylint: disable=g-import-not-at-top
+  choice = _CPU_THREADS.value
+  if choice == "auto":
+    members = _members_per_call(config)
+    one = members > 0 and cpu.wants_single_thread(
+        members, int(config.get("data_parallel", 1) or 1),
+        2 if distributed.requested() else 1)
+  else:
+    one = choice == "one"
+  if one:
+    cpu.single_thread_runtime()
+
+
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {argv[1:]}")
@@ -171,6 +207,7 @@ def main(argv):
   from haikurl import checkpoint  # pylint: disable=g-import-not-at-top
   from haikurl import interrupts  # pylint: disable=g-import-not-at-top
   _enable_compilation_cache(_CACHE.value)
+  _start_backend(config)
   from haikurl import experiment  # pylint: disable=g-import-not-at-top
   try:
     summary = experiment.run(config, workdir, quiet=_QUIET.value,

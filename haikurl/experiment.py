@@ -25,6 +25,7 @@ import numpy as np
 
 from haikurl import aggregate
 from haikurl import checkpoint
+from haikurl import cpu
 from haikurl import distributed
 from haikurl import interrupts
 from haikurl import batch as batch_lib
@@ -398,7 +399,9 @@ def summarize(config, train: Train, history, num_members: int,
                     "data_parallel": runner.data_parallel,
                     "num_processes": jax.process_count(),
                     "chunk_size": runner.chunk_size,
-                    "num_chunks": runner.num_chunks})
+                    "num_chunks": runner.num_chunks,
+                    # XLA's CPU thread pool (haikurl.cpu; 0 off Linux)
+                    "cpu_pool_threads": cpu.pool_threads()})
   if members is not None and history and key in history[-1]:
     table = sweep_lib.best_setting(members, curve)
     summary["settings"] = table["settings"]

@@ -4,14 +4,17 @@ gymnax 1.x `step` returns `(obs, state, reward, terminated, truncated, info)`,
 always auto-resets, and keeps the pre-reset observation in
 `info["final_observation"]`. This adapter batches it over `num_envs`, keeps
 termination and truncation apart and tracks episode returns.
+
+gymnax is imported when first needed, not with this module: importing it
+starts JAX's backend (it builds arrays at import), and `haikurl-train`
+chooses the CPU backend's thread pool after reading the config
+(`haikurl.cpu`).
 """
 from typing import Any, NamedTuple
 
-import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces
 
 from haikurl.envs.base import Env, first_timestep
 from haikurl.types import EnvSpec, TimeStep
@@ -21,6 +24,7 @@ EXCLUDED = ("MNISTBandit-bsuite",)
 
 
 def known_ids():
+  import gymnax  # pylint: disable=g-import-not-at-top
   return [name for name in gymnax.registered_envs if name not in EXCLUDED]
 
 
@@ -41,6 +45,7 @@ class GymnaxEnv(Env):
                **env_params):
     """A batch of gymnax's `env_id`, or of `environment` (an instance of a
     `gymnax.environments.environment.Environment` subclass: a user's own)."""
+    import gymnax  # pylint: disable=g-import-not-at-top
     # Built outside jit: FourRooms and MetaMaze branch in Python here.
     if environment is not None:
       self.env, params = environment, environment.default_params
@@ -57,6 +62,7 @@ class GymnaxEnv(Env):
     self.spec = self._make_spec(env_id)
 
   def _make_spec(self, env_id: str) -> EnvSpec:
+    from gymnax.environments import spaces  # pylint: disable=g-import-not-at-top
     space = self.env.action_space(self.params)
     obs = jax.eval_shape(lambda k: self.env.reset(k, self.params)[0],
                          jax.random.key(0))
