@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("datasets", "envs", "evaluation", "hparams", "networks",
+_SUBMODULES = ("cpu", "datasets", "envs", "evaluation", "hparams", "networks",
                "returns", "testing")
 _NAMES = {
     "Agent": "haikurl.types", "EnvSpec": "haikurl.types",
