@@ -71,7 +71,10 @@ def test_report_line_evaluation_off_two_seeds():
   line = json.loads(json.dumps(common.report(
       "tiny", rows, start, common.evaluation(False, ours))))
   assert set(line) == {"benchmark", "evaluation", "median_of", "compile",
-                       "loadavg_1min", "rows"}
+                       "loadavg_1min", "cpu_pool_threads", "rows"}
+  # pytest's process keeps the default pool; the peer runs as it ships.
+  assert line["cpu_pool_threads"]["haikurl"] >= 1
+  assert line["cpu_pool_threads"]["peer"] == "one per core"
   assert line["evaluation"] == {"protocol": "off on both sides",
                                 "haikurl": common.OURS_OFF,
                                 "rejax": common.REJAX_OFF}
