@@ -22,7 +22,6 @@ TINY = [
     "--config.agent.num_minibatches=2", "--config.agent.num_epochs=2",
     "--config.total_env_steps=2048", "--config.eval_every=1024",
     "--config.num_eval_episodes=2", "--config.num_seeds=2", "--quiet",
-    "--compilation_cache=",
 ]
 
 
@@ -67,15 +66,20 @@ def test_single_thread_runtime_starts_a_one_thread_pool_and_frees_the_cores():
 @pytest.mark.skipif(not TWO_CORES, reason="needs two cores (Linux)")
 def test_cli_one_thread_and_all_threads_give_the_same_bits(tmp_path):
   # --cpu_threads=auto picks one thread for 2 members and 'all' keeps the
-  # pool: the metrics of every period are bitwise equal.
+  # pool: the metrics of every period are bitwise equal. (The second run
+  # takes the first one's program from a compilation cache of its own: the
+  # pool is the runtime's, not the program's.)
   pools = {}
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
   for choice in ("auto", "all"):
     workdir = str(tmp_path / choice)
     result = subprocess.run(
         [sys.executable, "-m", "haikurl.cli", *TINY, f"--workdir={workdir}",
-         f"--cpu_threads={choice}"], cwd=ROOT,
-        env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True,
-        text=True, timeout=600)
+         f"--cpu_threads={choice}",
+         f"--compilation_cache={tmp_path / 'cache'}"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     pools[choice] = testing.read_summary(workdir)["cpu_pool_threads"]
   assert pools["auto"] == 1 and pools["all"] >= 2, pools
