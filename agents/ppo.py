@@ -179,10 +179,13 @@ def shuffle(key, n: int) -> jax.Array:
   CPU sort of one array of numbers takes about a fifth of the time of a
   sort of keys carrying their indices (`argsort`: 140 against 660 us for
   4,096 items, measured), which PPO at rejax's settings runs 8 times per
-  update. Items whose random bits tie are ordered by their masked indices,
-  a fair coin for a pair; only ties of three or more (about 0.01 per 4,096-
-  item shuffle, at 20 random bits) are ordered other than uniformly. Larger
-  n: `argsort` of 32 random bits.
+  update. Items whose random bits tie (about 8 pairs per 4,096-item
+  shuffle, at 20 random bits) are ordered by their masked indices: each
+  pair by a fair coin (argsort would keep index order), though pairs whose
+  indices first differ at the same bit share that coin, and ties of three
+  or more (about 0.01 per shuffle) are not ordered uniformly. Tied items
+  are adjacent, so they land in the same minibatch either way unless they
+  straddle a boundary. Larger n: `argsort` of 32 random bits.
   """
   k = max(1, (n - 1).bit_length())
   if n > PACKED_SHUFFLE_MAX:

@@ -181,16 +181,23 @@ def _members_per_call(config) -> int:
 def _start_backend(config) -> None:
   """Starts JAX's backend with the CPU thread pool --cpu_threads asks."""
   from haikurl import cpu  # pylint: disable=g-import-not-at-top
+  from haikurl import loop  # pylint: disable=g-import-not-at-top
   choice = _CPU_THREADS.value
   if choice == "auto":
     members = _members_per_call(config)
+    try:
+      data_parallel = loop.data_parallel(config)
+    except ValueError:
+      return  # experiment.run says why, in one line
     one = members > 0 and cpu.wants_single_thread(
-        members, int(config.get("data_parallel", 1) or 1),
-        2 if distributed.requested() else 1)
+        members, data_parallel, 2 if distributed.requested() else 1)
   else:
     one = choice == "one"
-  if one:
-    cpu.single_thread_runtime()
+  if (one and not cpu.single_thread_runtime() and choice == "one" and
+      cpu.pool_threads() > 1):
+    print("haikurl-train: --cpu_threads=one has no effect here (JAX's backend "
+          "had started, or one core only); the pool has "
+          f"{cpu.pool_threads()} thread(s).", file=sys.stderr, flush=True)
 
 
 def main(argv):

@@ -10,7 +10,7 @@ where the last one ran, with no hand-offs.
 
 Measured on the 2-core CPU (session 12, our side alone, evaluation off,
 medians of 3 runs of one compiled program): PPO at rejax's CartPole settings
-90-92k env steps/s with one thread against 68-83k with the default pool;
+80-92k env steps/s with one thread against 68-83k with the default pool;
 PQN at rejax's settings 169k against 128k (1 seed) and 169k against 112k
 (8 seeds); SAC on Pendulum 1,778 against 1,545; PPO with 8 seeds even (83k
 and 84k) and with 32 seeds slower (73k against 80k). Compile time is
@@ -26,6 +26,7 @@ cores back. Only the pool's size changes; results are bitwise those of the
 default pool (tested).
 """
 import os
+import re
 import sys
 from typing import Optional
 
@@ -99,22 +100,54 @@ def single_thread_runtime() -> bool:
     jax.devices()
   finally:
     # Threads started meanwhile (the pool) inherited the one core: every
-    # thread gets the cores it had, new ones the process's.
-    for tid in _threads():
-      try:
-        os.sched_setaffinity(tid, saved.get(tid, allowed))
-      except OSError:
-        pass
+    # thread gets back the cores it had, new ones the caller's. A thread
+    # may start another while this runs: repeat until no new one appears.
+    restored = set()
+    while True:
+      todo = [tid for tid in _threads() if tid not in restored]
+      if not todo:
+        break
+      for tid in todo:
+        try:
+          os.sched_setaffinity(tid, saved.get(tid, allowed))
+        except OSError:
+          pass
+        restored.add(tid)
   return True
+
+
+def _accelerator_installed() -> bool:
+  """Whether a GPU or TPU backend may start (JAX_PLATFORMS, or a plugin
+  package installed): then the one-core start-up could also shrink pools
+  that those backends size from the cores, so `auto` leaves it alone."""
+  platforms = os.environ.get("JAX_PLATFORMS", "").strip().lower()
+  if platforms:
+    return platforms != "cpu"
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  prefixes = ("jax-cuda", "jax_cuda", "jax-rocm", "jax_rocm", "libtpu")
+  return any((dist.metadata["Name"] or "").lower().startswith(prefixes)
+             for dist in metadata.distributions())
+
+
+def _host_devices() -> int:
+  """CPU devices asked for by XLA_FLAGS or jax_num_cpu_devices (1 if none)."""
+  counts = re.findall(r"xla_force_host_platform_device_count=(\d+)",
+                      os.environ.get("XLA_FLAGS", ""))
+  count = int(counts[-1]) if counts else 1
+  try:
+    import jax  # pylint: disable=g-import-not-at-top
+    count = max(count, int(jax.config.jax_num_cpu_devices or 1))
+  except (AttributeError, TypeError, ValueError):
+    pass
+  return count
 
 
 def wants_single_thread(members_per_call: int, data_parallel: int = 1,
                         num_processes: int = 1) -> bool:
   """The default policy: one thread for a small batch of members on one
-  device of one process (a sweep of many members, data parallelism over
-  host devices or a multi-process run keep the whole pool)."""
-  forced = os.environ.get("XLA_FLAGS", "")
-  several_devices = ("xla_force_host_platform_device_count" in forced and
-                     "xla_force_host_platform_device_count=1" not in forced)
+  CPU device of one process, with no accelerator backend (a sweep of many
+  members, several host devices, data parallelism, a multi-process run or
+  a GPU / TPU keep the default pool)."""
   return (members_per_call <= MAX_MEMBERS and data_parallel == 1 and
-          num_processes == 1 and not several_devices)
+          num_processes == 1 and _host_devices() == 1 and
+          not _accelerator_installed())

@@ -12,8 +12,8 @@ processes share (checked: processes that see different checkpoints refuse
 to start).
 
 This module imports JAX only when asked to initialise: `haikurl-train`
-calls `initialize_distributed()` before loading the config (importing
-haikurl.envs starts JAX's backend, after which initialising is refused),
+calls `initialize_distributed()` before loading the config (creating an
+env starts JAX's backend, after which initialising is refused),
 and a bad flag of a single-process run is still reported without JAX.
 """
 import os
@@ -36,8 +36,8 @@ def initialize_distributed() -> bool:
   use gloo.
 
   Returns whether JAX runs multi-process (also when already initialised).
-  Call it first thing: importing haikurl.loop, haikurl.envs or agents
-  starts JAX's backend, after which initialising is refused.
+  Call it first thing, before anything touches a JAX device (creating an
+  env does): initialising is refused once JAX's backend has started.
   """
   if not requested():
     return False
@@ -59,8 +59,8 @@ def initialize_distributed() -> bool:
       raise RuntimeError(
           "HAIKURL_DISTRIBUTED is set but JAX was already initialised: call "
           "haikurl.distributed.initialize_distributed() first thing, before "
-          "importing haikurl.loop, haikurl.envs, haikurl.experiment or "
-          "agents (their imports start JAX's backend).") from e
+          "anything touches a JAX device (creating an env or an array "
+          "starts JAX's backend).") from e
   return jax.process_count() > 1
 
 

@@ -120,8 +120,13 @@ def test_bad_configs_are_one_line_value_errors():
 
 @pytest.mark.slow
 def test_cartpole_preset_learns():
-  # purejaxql's preset, its reward scale of 0.1 included: every seed ends
-  # at 475 or more. (Without the reward scale one seed of these four fell
-  # from 500 to 130 over the last quarter, so the mean was 407.5.)
+  # purejaxql's preset, its reward scale of 0.1 included: over the last
+  # quarter (4 evaluations) every seed reaches 475 and the mean over seeds
+  # and evaluations is at least 450 (measured: 500 on every seed at the end,
+  # means 466, 469, 500, 500). Without the reward scale one seed of these
+  # four fell from 500 to 42-130 over the last quarter (a mean of 407.5 at
+  # the end), which fails both.
   returns_ = presets.eval_returns(pqn_config.get_config("CartPole-v1"))
-  assert returns_[:, -1].min() >= 475, returns_
+  last = returns_[:, -4:]
+  assert last.max(axis=1).min() >= 475, returns_
+  assert last.mean() >= 450, returns_

@@ -87,13 +87,19 @@ def test_cli_one_thread_and_all_threads_give_the_same_bits(tmp_path):
           testing.read_rows(str(tmp_path / "all")))
 
 
-def test_policy_keeps_the_pool_for_large_batches_and_several_devices(
+def test_policy_keeps_the_pool_for_large_batches_devices_and_accelerators(
     monkeypatch):
   from haikurl import cpu  # pylint: disable=g-import-not-at-top
   monkeypatch.delenv("XLA_FLAGS", raising=False)
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
   assert cpu.wants_single_thread(1) and cpu.wants_single_thread(8)
   assert not cpu.wants_single_thread(9)
   assert not cpu.wants_single_thread(1, data_parallel=2)
   assert not cpu.wants_single_thread(1, num_processes=2)
-  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+  for count, one in (("4", False), ("16", False), ("1", True)):
+    monkeypatch.setenv("XLA_FLAGS",
+                       f"--xla_force_host_platform_device_count={count}")
+    assert cpu.wants_single_thread(1) == one, count
+  monkeypatch.delenv("XLA_FLAGS")
+  monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
   assert not cpu.wants_single_thread(1)
