@@ -109,10 +109,7 @@ def start_runtime(args, max_members: int) -> int:
   (haikurl-train's policy for 'auto', with `max_members` the largest batch
   the benchmark runs); call it right after parsing, before any JAX array
   exists. Returns the pool's thread count."""
-  choice = getattr(args, "cpu_threads", "auto")
-  if choice == "one" or (choice == "auto" and
-                         cpu.wants_single_thread(max_members)):
-    cpu.single_thread_runtime()
+  cpu.start_backend(getattr(args, "cpu_threads", "auto"), max_members)
   jax.devices()
   if getattr(args, "peer_cpu_threads", "all") == "one":
     PEER_ARGS[:] = ["--cpu_threads", "one"]

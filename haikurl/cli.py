@@ -46,8 +46,8 @@ _CPU_THREADS = flags.DEFINE_enum(
     "cpu_threads", "auto", ["auto", "one", "all"],
     "Threads of XLA's CPU runtime: 'one' (small programs run faster without "
     "hand-offs between threads: haikurl/cpu.py), 'all' (one per core), or "
-    "'auto': one when a call trains at most 8 members on one device of one "
-    "process.")
+    "'auto': one when a call trains at most 8 members on one CPU device of "
+    "one process, with no GPU/TPU backend installed.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint_every", None, "Evaluation periods between checkpoints; 0: "
     "only at the end. Default: config.checkpoint_every. Running the same "
@@ -183,18 +183,14 @@ def _start_backend(config) -> None:
   from haikurl import cpu  # pylint: disable=g-import-not-at-top
   from haikurl import loop  # pylint: disable=g-import-not-at-top
   choice = _CPU_THREADS.value
-  if choice == "auto":
-    members = _members_per_call(config)
-    try:
-      data_parallel = loop.data_parallel(config)
-    except ValueError:
-      return  # experiment.run says why, in one line
-    one = members > 0 and cpu.wants_single_thread(
-        members, data_parallel, 2 if distributed.requested() else 1)
-  else:
-    one = choice == "one"
-  if (one and not cpu.single_thread_runtime() and choice == "one" and
-      cpu.pool_threads() > 1):
+  try:
+    data_parallel = loop.data_parallel(config)
+  except ValueError:
+    return  # experiment.run says why, in one line
+  started = cpu.start_backend(choice, _members_per_call(config),
+                              data_parallel,
+                              2 if distributed.requested() else 1)
+  if not started and choice == "one" and cpu.pool_threads() > 1:
     print("haikurl-train: --cpu_threads=one has no effect here (JAX's backend "
           "had started, or one core only); the pool has "
           f"{cpu.pool_threads()} thread(s).", file=sys.stderr, flush=True)

@@ -151,3 +151,16 @@ def wants_single_thread(members_per_call: int, data_parallel: int = 1,
   return (members_per_call <= MAX_MEMBERS and data_parallel == 1 and
           num_processes == 1 and _host_devices() == 1 and
           not _accelerator_installed())
+
+
+def start_backend(choice: str, members_per_call: int, data_parallel: int = 1,
+                  num_processes: int = 1) -> bool:
+  """Starts JAX's backend with the pool `choice` asks: 'one', 'all', or
+  'auto' (`wants_single_thread`); `members_per_call` 0 means unknown (the
+  default pool). Returns whether a one-thread pool was started here."""
+  if choice == "auto":
+    one = members_per_call > 0 and wants_single_thread(
+        members_per_call, data_parallel, num_processes)
+  else:
+    one = choice == "one"
+  return one and single_thread_runtime()
