@@ -76,6 +76,10 @@ class Settings(networks.TorsoSettings, augment.AugmentSettings):
   layer_norm: bool = s.setting(True, "LayerNorm before each nonlinearity",
                                s.boolean)
   adam_eps: float = s.setting(1e-8, "Adam's epsilon", s.number)
+  grad_clip: str = s.setting(
+      "global_norm", "how max_grad_norm clips the gradient: 'global_norm' "
+      "(its global norm) or 'value' (each element, optax.clip, as rejax)",
+      s.one_of(*optim.CLIPS))
   anneal_learning_rate: bool = s.setting(
       True, "decay the rate linearly to 0 over the run", s.boolean)
 
@@ -199,7 +203,7 @@ def make(settings: Settings, spec: EnvSpec,
     loss: `(q_a [N], batch: Batch, hp) -> []`.
   """
   net = make_network(settings, spec)
-  opt = optim.make(eps=settings.adam_eps, clip=True,
+  opt = optim.make(eps=settings.adam_eps, clip=settings.grad_clip,
                    decay_steps=(settings.total_gradient_steps
                                 if settings.anneal_learning_rate else None),
                    axis_name=settings.data_axis)

@@ -71,8 +71,12 @@ def main():
       row = {"env_steps": step}
       for name, values in both[step].items():
         est = aggregate.estimate(np.asarray(values)[None], axis=1)
+        values = np.asarray(values, np.float64)
         row[name] = {"mean": round(float(np.mean(values)), 1),
-                     "iqm": round(float(est.point[0]), 1)}
+                     "iqm": round(float(est.point[0]), 1),
+                     # the standard error of the mean over seeds
+                     "sem": round(float(np.std(values, ddof=1) /
+                                        np.sqrt(values.size)), 1)}
       rows.append(row)
   print(f"{'env steps':>9}  " + "  ".join(f"{n:>22}" for n in runs))
   for row in rows:
@@ -85,7 +89,29 @@ def main():
       "total_env_steps_per_seed": int(config.total_env_steps),
       "figure": os.path.relpath(out, common.ROOT), "rows": rows,
       "final_mean": {n: round(float(np.mean(r["eval/episode_return"][-1])), 1)
-                     for n, r in runs.items()}}))
+                     for n, r in runs.items()},
+      **_versus(rows, list(runs))}))
+
+
+def _versus(rows, names):
+  """Where our mean return is below the peer's: how often, and the largest
+  shortfall in units of the standard error of the difference."""
+  if len(names) < 2:
+    return {}
+  ours, peer = names[0], names[1]
+  below = [r for r in rows if r[ours]["mean"] < r[peer]["mean"]]
+  worst = min(below, key=lambda r: r[ours]["mean"] - r[peer]["mean"],
+              default=None)
+  out = {"evaluations": len(rows), "ours_at_or_above_mean": len(rows) -
+         len(below)}
+  if worst is not None:
+    gap = worst[peer]["mean"] - worst[ours]["mean"]
+    se = float(np.hypot(worst[ours]["sem"], worst[peer]["sem"]))
+    out["largest_shortfall"] = {"env_steps": worst["env_steps"],
+                                "return": round(gap, 1),
+                                "in_standard_errors": round(gap / se, 2)
+                                if se else None}
+  return out
 
 
 if __name__ == "__main__":

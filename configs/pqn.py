@@ -35,11 +35,16 @@ PRESETS = {
     # 128 steps, 5 epochs of 16 minibatches, Adam 3e-4 constant, Q(0.9),
     # epsilon 1 -> 0.05 over the first half, 524288 steps, evaluation every
     # 16384. rejax's network is 64-64 Dense -> LayerNorm -> ReLU with flax's
-    # default (lecun normal) init, as here with torso_init="lecun".
-    # Differences left: rejax clips each gradient element at 10
-    # (optax.clip), haikurl the global norm at 10; rejax evaluates with
-    # epsilon 0.005, haikurl greedily; rejax treats a truncation as a
-    # termination (gymnax 0.0.9), haikurl bootstraps it.
+    # default (lecun normal) init, as here with torso_init="lecun"; it
+    # clips each gradient element at 10 (optax.clip: grad_clip="value").
+    # Differences left: rejax evaluates with epsilon 0.005, haikurl
+    # greedily (benchmarks/families_curves.py evaluates both sides at
+    # 0.005); rejax treats a truncation as a termination (gymnax 0.0.9),
+    # haikurl bootstraps it; rejax's Q(lambda) recursion bootstraps each
+    # step t < T-1 from max Q of the observation two steps ahead (its
+    # carried value is updated after use), haikurl from the next one; the
+    # Q head is haiku's default init (truncated normal, std ~0.88 /
+    # sqrt(fan_in)), rejax's lecun normal.
     "rejax": dict(
         agent=dict(num_envs=16, rollout_length=128, num_epochs=5,
                    num_minibatches=16, hidden_sizes=(64, 64),
@@ -47,7 +52,7 @@ PRESETS = {
                    learning_rate=3e-4, anneal_learning_rate=False,
                    q_lambda=0.9, discount=0.99, epsilon_start=1.0,
                    epsilon_end=0.05, exploration_fraction=0.5,
-                   max_grad_norm=10.0),
+                   max_grad_norm=10.0, grad_clip="value"),
         total_env_steps=524_288, eval_every=16_384, num_eval_episodes=32),
 }
 ENVS = {"rejax": "CartPole-v1"}

@@ -54,7 +54,10 @@ KINDS = ("adam", "rmsprop")
 DECAYS = {"linear": linear_decay, "cosine": cosine_decay}
 
 
-def make(eps: float = 1e-8, clip: bool = False,
+CLIPS = ("global_norm", "value")
+
+
+def make(eps: float = 1e-8, clip=False,
          decay_steps: Optional[int] = None, kind: str = "adam",
          rmsprop_decay: float = 0.99,
          axis_name: Optional[str] = None,
@@ -63,7 +66,9 @@ def make(eps: float = 1e-8, clip: bool = False,
 
   Args:
     eps: Adam's (or RMSProp's) epsilon (static).
-    clip: clip gradients by their global norm (`max_grad_norm` in `step`).
+    clip: False (no clipping), True or "global_norm" (clip the gradient's
+      global norm at `max_grad_norm` in `step`), or "value" (clip each
+      element to [-max_grad_norm, max_grad_norm], optax.clip: rejax's PQN).
     decay_steps: if given, the rate decays linearly to 0 over this many
       steps (counted by the optimiser's state).
     kind: "adam", or "rmsprop" (optax.scale_by_rms: no momentum, eps added
@@ -80,10 +85,16 @@ def make(eps: float = 1e-8, clip: bool = False,
     raise ValueError(f"unknown optimiser {kind!r}; known: {KINDS}.")
   if decay_shape not in DECAYS:
     raise ValueError(f"unknown decay {decay_shape!r}; known: {tuple(DECAYS)}.")
+  if clip is True:
+    clip = "global_norm"
+  if clip and clip not in CLIPS:
+    raise ValueError(f"unknown clipping {clip!r}; known: {CLIPS}.")
   decay = DECAYS[decay_shape](decay_steps) if decay_steps else None
+  clipper = {"global_norm": optax.clip_by_global_norm,
+             "value": optax.clip}.get(clip)
 
   def chain(learning_rate, max_grad_norm) -> optax.GradientTransformation:
-    parts = [optax.clip_by_global_norm(max_grad_norm)] if clip else []
+    parts = [clipper(max_grad_norm)] if clip else []
     if kind == "adam":
       parts.append(optax.scale_by_adam(eps=eps))
     else:

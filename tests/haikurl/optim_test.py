@@ -45,6 +45,21 @@ class OptimTest(chex.TestCase):
     np.testing.assert_allclose(adam_state.mu, 0.1 * jnp.array([0.6, 0.8]),
                                rtol=1e-6)  # mu = (1 - b1) * g, b1 = 0.9
 
+
+  def test_clipping_by_value_clips_each_element(self):
+    # clip="value" (optax.clip, rejax's PQN): g = [30, -0.5, -12] at 10 is
+    # [10, -0.5, -10]; the global norm would have scaled all of it.
+    opt = optim.make(clip="value")
+    params = jnp.zeros(3)
+    _, state, _ = opt.step(params, jnp.array([30.0, -0.5, -12.0]),
+                           opt.init(params), 0.1, jnp.float32(10.0))
+    np.testing.assert_allclose(state[1].mu, 0.1 * jnp.array([10.0, -0.5,
+                                                             -10.0]),
+                               rtol=1e-6)
+
+  def test_unknown_clipping_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "unknown clipping 'norm'"):
+      optim.make(clip="norm")
   @chex.variants(with_jit=True, without_jit=True)
   def test_a_tree_steps_as_optaxs_chain_on_one_flat_vector(self):
     # Three steps of clipped Adam on a two-leaf tree equal optax's own
