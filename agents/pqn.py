@@ -9,8 +9,10 @@ the pre-reset observation and cut the trace
 `num_minibatches` shuffled minibatches regress Q(o_tm1, a_tm1) on them
 (`ppo.epochs`). No replay buffer and no target network: LayerNorm before
 every nonlinearity of the Q network keeps the bootstrapped regression stable.
-Epsilon decays linearly (`dqn.epsilon`, as DQN's); Adam with global-norm
-clipping, the rate optionally decayed linearly to 0 (`haikurl.optim`).
+Epsilon decays linearly (`dqn.epsilon`, as DQN's); Adam with the gradient
+clipped by its global norm (purejaxql's way) or, `grad_clip="value"`, each
+element (rejax's), the rate optionally decayed linearly to 0
+(`haikurl.optim`).
 
 The targets use the network as it was during the rollout (learn computes
 max_a Q(o_t, a) once, before its first gradient step), as purejaxql and
@@ -18,7 +20,10 @@ rejax do.
 
 Deviations: rejax 0.1.3 and purejaxql treat a truncation as a termination
 (gymnax 0.0.9 reports one `done`); here it bootstraps. Adam rather than
-purejaxql's RAdam (rejax also uses Adam).
+purejaxql's RAdam (rejax also uses Adam). rejax's Q(lambda) recursion
+updates its carried value after using it, so each step t < T-1 bootstraps
+from max Q two observations ahead (across an auto-reset, the next
+episode's first); here, as Peng's Q(lambda) is written, the next one.
 
 Torso (`torso`, `haikurl.networks.TorsoSettings`: 'auto' keeps the MinAtar
 CNN for images, or 'mlp', 'minatar_cnn', 'impala', 'resnet') and image

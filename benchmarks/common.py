@@ -38,8 +38,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import dots  # benchmarks/dots.py
 import haikurl
 from haikurl import cpu
 from haikurl import offline
@@ -269,7 +271,7 @@ def _unbatch(tree):
 
 
 def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
-             repeats: int = 3) -> dict:
+             repeats: int = 3, dot_floor: bool = True) -> dict:
   """Our loop's ceilings for `config`, measured in this process.
 
   The run's own Train (`haikurl.make_train(config, callbacks={})`, vmapped
@@ -295,6 +297,10 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
   agent's first `learning_starts`) step and act without learning (their
   buffer writes not counted), the others cost all three. Evaluation is
   never in it (with `--with_eval` a side's share includes its evaluation).
+
+  With `dot_floor`, "dots" is the floor under learn (benchmarks/dots.py):
+  the env steps/s of its matrix products alone, each timed alone, and
+  their GFLOP/s inside learn against the best any reached alone.
 
   Each part, scanned alone, pays the scan's own cost per iteration (a few
   microseconds on a CPU); on tiny work per step (a few envs, a small net,
@@ -380,6 +386,11 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
     compile_seconds[name], seconds[name], cpu_seconds[name] = (
         _compile_and_time(jax.vmap(fn, in_axes=axes), values, repeats))
   measured = calls * train.steps_per_iteration * num_seeds
+  floor = None
+  if dot_floor:
+    values, axes = zip(*args)  # learn's, the last of the three
+    floor = dots.learn_floor(jax.vmap(learn_alone, in_axes=axes), values,
+                             measured, seconds["learn"])
   rate = {name: measured / s for name, s in seconds.items()}
   per_step = {name: 1.0 / r for name, r in rate.items()}
   # The run's warm-up steps act and step but do not learn.
@@ -402,7 +413,8 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
           # a shared machine (compare with a side's steps_per_cpu_second).
           "loop_steps_per_cpu_second": round(run_rate(cpu_per_step), 1),
           "compile_seconds": {k: round(v, 2)
-                              for k, v in compile_seconds.items()}}
+                              for k, v in compile_seconds.items()},
+          **({"dots": floor} if floor is not None else {})}
 
 
 def side(result):
@@ -482,11 +494,13 @@ def report(benchmark: str, rows, load_start: float, protocol: dict,
 
 def print_rows(rows, peer_name: str = "rejax", label: str = "seeds") -> None:
   """A table of `row`s: steps/s and compile of both sides, the ratio, the
-  loop ceiling and each side's share of it."""
+  loop ceiling and each side's share of it, and the learn step's floor
+  (its matrix products alone, `dots`)."""
   nan = float("nan")
   print(f"{label:>6} {'haikurl/s':>10} {'compile':>7} {peer_name + '/s':>10} "
         f"{'compile':>7} {'ratio':>6} {'env/s':>10} {'act/s':>10} "
-        f"{'learn/s':>10} {'loop/s':>10} {'share ours/' + peer_name:>18}")
+        f"{'learn/s':>10} {'loop/s':>10} {'share ours/' + peer_name:>18} "
+        f"{'dots/s':>10}")
   for r in rows:
     mine, theirs = r["haikurl"], r.get(peer_name) or {}
     c = r.get("ceilings") or {}
@@ -494,6 +508,7 @@ def print_rows(rows, peer_name: str = "rejax", label: str = "seeds") -> None:
     shares = "/".join("-" if share.get(k) is None else f"{share[k]:.2f}"
                       for k in ("haikurl", peer_name))
     ratio = r.get(f"ratio_haikurl_over_{peer_name}")
+    floor = (c.get("dots") or {}).get("dots_alone_steps_per_second") or nan
     print(f"{str(r.get(label, r.get('seeds'))):>6} "
           f"{mine['steps_per_second']:>10,.0f} "
           f"{mine['compile_seconds']:>6.1f}s "
@@ -503,7 +518,8 @@ def print_rows(rows, peer_name: str = "rejax", label: str = "seeds") -> None:
           f"{c.get('env_steps_per_second', nan):>10,.0f} "
           f"{c.get('act_steps_per_second', nan):>10,.0f} "
           f"{c.get('learn_steps_per_second', nan):>10,.0f} "
-          f"{c.get('loop_steps_per_second', nan):>10,.0f} {shares:>18}",
+          f"{c.get('loop_steps_per_second', nan):>10,.0f} {shares:>18} "
+          f"{floor:>10,.0f}",
           flush=True)
 
 

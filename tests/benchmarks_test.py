@@ -51,6 +51,9 @@ def _check_ceilings(ceiling, seeds):
             ceiling[f"{name}_steps_per_second"]), name
   assert ceiling["seeds"] == seeds
   assert set(ceiling["compile_seconds"]) == {"env", "act", "learn"}
+  floor = ceiling["dots"]  # learn's matrix products alone
+  assert floor["products"] > 0 and floor["mflop_per_env_step"] > 0
+  assert floor["dots_alone_steps_per_second"] > 0
 
 
 def test_report_line_evaluation_off_two_seeds():
@@ -137,3 +140,39 @@ def test_ceilings_of_a_recurrent_agent():
               for name in ("env", "act", "learn"))
   assert ceiling["loop_steps_per_second"] == pytest.approx(1.0 / parts,
                                                            rel=1e-3)
+
+
+def test_dot_table_counts_scans_and_the_costliest_branch():
+  """Products counted with their repeats: 3 in a scan of 5, a cond's
+  costlier branch (two products against none), a while body once."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import dots  # pylint: disable=g-import-not-at-top  (benchmarks/, via common)
+
+  def fn(x, w, v):
+    def body(x, _):
+      y = jax.lax.dot_general(x @ w, w, (((1,), (1,)), ((), ())))  # x w w^T
+      return jnp.tanh(y @ w), None
+    x, _ = jax.lax.scan(body, x, None, length=5)
+    x = jax.lax.cond(x.sum() > 0, lambda x: (x @ w) @ w, lambda x: x, x)
+    x = jax.lax.while_loop(lambda c: c[1] < 3,
+                           lambda c: (c[0] @ w, c[1] + 1), (x, 0))[0]
+    return jnp.einsum("bi,bj->ij", x, v)      # the batch axis contracted
+
+  x, w, v = jnp.ones((4, 6)), jnp.ones((6, 6)), jnp.ones((4, 2))
+  counts, flags = dots.table(fn, x, w, v)
+  square = ((4, 6), (6, 6), "float32", (((1,), (0,)), ((), ())))
+  transposed = ((4, 6), (6, 6), "float32", (((1,), (1,)), ((), ())))
+  weight_grad = ((4, 6), (4, 2), "float32", (((0,), (0,)), ((), ())))
+  assert dict(counts) == {square: 5 * 2 + 2 + 1, transposed: 5,
+                          weight_grad: 1}
+  assert dots.flops(square) == 2 * 4 * 6 * 6
+  assert dots.flops(weight_grad) == 2 * 4 * 6 * 2
+  assert any(f.startswith("cond") for f in flags)
+  assert any(f.startswith("while") for f in flags)
+  floor = dots.learn_floor(fn, (x, w, v), env_steps=10, seconds=1.0)
+  assert floor["products"] == 3 and floor["calls"] == 19
+  assert floor["mflop_per_env_step"] == pytest.approx(
+      (13 * 288 + 5 * 288 + 96) / 10 / 1e6, abs=1e-4)
+  assert floor["dots_alone_steps_per_second"] > 0
+  assert floor["best_gflops_alone"] > 0
