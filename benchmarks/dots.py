@@ -9,8 +9,8 @@ shapes, dtype and dimension numbers, in a scan of its own, compiled as the
 benchmarks compile) and adds them up. The result says how fast `fn` could
 run if it did nothing but its matrix products, each as fast as XLA runs it
 alone on this machine; and, from their FLOPs (2 per multiply-add), the rate
-its products run at inside `fn` against the best rate any of them reached
-alone.
+its products run at inside `fn` against the best rate its main products
+reached alone.
 
     python benchmarks/offpolicy_pendulum.py   # its rows' ceilings["dots"]
 
@@ -75,7 +75,7 @@ def _walk(jaxpr, times, counts, flags):
       flags.add("while: its body counted once")
       _walk(eqn.params["body_jaxpr"].jaxpr, times, counts, flags)
     else:
-      if name.startswith("conv"):
+      if name == "conv_general_dilated":
         flags.add("conv: convolutions not counted")
       for sub in _sub_jaxprs(eqn.params):
         _walk(sub, times, counts, flags)
@@ -117,13 +117,19 @@ def learn_floor(fn, args, env_steps: int, seconds: float) -> dict:
   """The products of `fn(*args)` (a call that learns from `env_steps` env
   steps and took `seconds`): their MFLOP per env step, the env steps/s if
   `fn` were its products alone (`dots_alone_steps_per_second`), the GFLOP/s
-  they ran at inside `fn`, the best any ran at alone, and the env steps/s
-  if all ran at that best rate (`best_rate_steps_per_second`)."""
+  they ran at inside `fn`, the best that any of its main products (5% of
+  the FLOPs or more) ran at alone, and the env steps/s if all ran at that
+  rate (`best_rate_steps_per_second`)."""
   counts, flags = table(fn, *args)
   total_flops = sum(n * flops(k) for k, n in counts.items())
   alone = {k: time_alone(k) for k in counts}
   alone_seconds = sum(n * alone[k] for k, n in counts.items())
-  best = max((flops(k) / t for k, t in alone.items() if t > 0), default=0.0)
+  # The best rate among the products that carry at least 5% of the FLOPs
+  # (a tiny product's rate alone says little: XLA may turn it into an
+  # elementwise op, and a scan's step costs more than it).
+  best = max((flops(k) / t for k, t in alone.items()
+              if t > 0 and counts[k] * flops(k) >= 0.05 * total_flops),
+             default=0.0)
   return {
       "products": len(counts), "calls": int(sum(counts.values())),
       "mflop_per_env_step": round(total_flops / env_steps / 1e6, 4),
