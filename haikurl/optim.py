@@ -126,7 +126,7 @@ def make(eps: float = 1e-8, clip=False,
 
   def step(params, grads, opt_state, learning_rate, max_grad_norm=None):
     if clip and max_grad_norm is None:
-      raise ValueError("optim.step: clip=True needs max_grad_norm.")
+      raise ValueError(f"optim.step: clip={clip!r} needs max_grad_norm.")
     lr = current_rate(opt_state, learning_rate)
     if axis_name is not None:
       # Each device's gradient is the mean over its equal share of the
