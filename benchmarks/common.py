@@ -375,7 +375,7 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
   env_state, agent_state, actor_carry, obs, trajectories = (
       _unbatch(x) for x in (state.env_state, state.agent_state,
                             state.actor_carry, obs, trajectories))
-  seconds, cpu_seconds, compile_seconds = {}, {}, {}
+  seconds, cpu_seconds, compile_seconds, vmapped = {}, {}, {}, {}
   for name, fn, args in (
       ("env", env_alone, (env_state, (keys, 0))),
       ("act", act_alone, (agent_state, actor_carry, obs, (keys, 0),
@@ -383,14 +383,12 @@ def ceilings(config, num_seeds: int = 1, steps: int = CEILING_STEPS,
       ("learn", learn_alone, (agent_state, trajectories, (keys, 0),
                               (hp, 0)))):
     values, axes = zip(*args)
+    vmapped[name] = (jax.vmap(fn, in_axes=axes), values)
     compile_seconds[name], seconds[name], cpu_seconds[name] = (
-        _compile_and_time(jax.vmap(fn, in_axes=axes), values, repeats))
+        _compile_and_time(*vmapped[name], repeats))
   measured = calls * train.steps_per_iteration * num_seeds
-  floor = None
-  if dot_floor:
-    values, axes = zip(*args)  # learn's, the last of the three
-    floor = dots.learn_floor(jax.vmap(learn_alone, in_axes=axes), values,
-                             measured, seconds["learn"])
+  floor = (dots.learn_floor(*vmapped["learn"], measured, seconds["learn"])
+           if dot_floor else None)
   rate = {name: measured / s for name, s in seconds.items()}
   per_step = {name: 1.0 / r for name, r in rate.items()}
   # The run's warm-up steps act and step but do not learn.

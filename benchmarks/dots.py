@@ -98,12 +98,10 @@ def time_alone(key, repeats: int = 3) -> float:
     y = jax.lax.dot_general(x, w, dimension_numbers)
     return (x + (1e-9 * y.ravel()[0]).astype(x.dtype), w), None
 
-  run = jax.jit(lambda x, w: jax.lax.scan(body, (x, w), None,
-                                          length=CALLS)[0]).lower(
-                                              jnp.ones(lhs, dtype),
-                                              jnp.ones(rhs, dtype)).compile(
-      compiler_options=haikurl.compiler_options())
   x, w = jnp.ones(lhs, dtype), jnp.ones(rhs, dtype)
+  run = jax.jit(lambda x, w: jax.lax.scan(body, (x, w), None,
+                                          length=CALLS)[0]).lower(x, w).compile(
+      compiler_options=haikurl.compiler_options())
   jax.block_until_ready(run(x, w))
   seconds = []
   for _ in range(repeats):

@@ -70,8 +70,8 @@ def main():
     if len(both[step]) == len(runs):
       row = {"env_steps": step}
       for name, values in both[step].items():
-        est = aggregate.estimate(np.asarray(values)[None], axis=1)
         values = np.asarray(values, np.float64)
+        est = aggregate.estimate(values[None], axis=1)
         row[name] = {"mean": round(float(np.mean(values)), 1),
                      "iqm": round(float(est.point[0]), 1),
                      # the standard error of the mean over seeds
