@@ -18,3 +18,12 @@ LEVEL_FLAG = "--xla_backend_optimization_level=1"
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = (
       os.environ.get("XLA_FLAGS", "") + " " + LEVEL_FLAG).strip()
+
+# Each xdist worker runs its programs on XLA's one-thread CPU pool, as
+# `haikurl-train` does for up to 8 members (haikurl/cpu.py): two workers on
+# two cores, each with a pool of one thread per core, hand operations
+# between four threads. (The pytest process that only hands out tests starts
+# no backend.) Results are bitwise those of any pool (cpu_test).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+  from haikurl import cpu  # pylint: disable=g-import-not-at-top
+  cpu.single_thread_runtime()

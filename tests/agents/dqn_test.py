@@ -459,7 +459,9 @@ class LearningTest(parameterized.TestCase):
 
   def test_rainbow_solves_cartpole(self):
     # The preset's own length (32,768 steps); measured finals 500, 499, 500,
-    # 494 over 4 seeds.
+    # 494 over 4 seeds (XLA's LLVM level 2), 488, 431, 500, 500 (level 1,
+    # what the suite compiles at). Four seeds, not two: two of them end at
+    # 431-488, too near the bar for another CPU's rounding.
     returns = eval_returns("CartPole-v1,rainbow", 32_768)
     self.assertGreaterEqual(returns[:, -1].mean(), 400, returns)
 

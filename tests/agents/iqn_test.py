@@ -242,17 +242,18 @@ class ProbeTest(parameterized.TestCase):
 
 @pytest.mark.slow
 class LearningTest(absltest.TestCase):
-  """The CartPole-v1 preset, 4 seeds in one program (one seed's curve
-  differs across CPUs), cut to 32,768 env steps (~120 s of CPU here, about
-  2 minutes; the full preset ends at 500, 500, 459, 500). Random play
-  scores ~22. Measured at 32,768 steps: peaks 263, 308, 217, 257 (median
-  260), finals 263, 251, 178, 250 (mean 236); the bars sit below them for
-  another CPU's rounding, and well above what an untrained net draws."""
+  """The CartPole-v1 preset, 2 seeds in one program (one seed's curve
+  differs across CPUs), cut to 32,768 env steps (the full preset ends at
+  500, 500, 459, 500). Random play scores ~22. Measured at 32,768 steps, 4
+  seeds: peaks 263, 308, 217, 257 (median 260), finals 263, 251, 178, 250
+  (mean 236); these 2 seeds at the suite's LLVM level 1: peaks 242, 294,
+  finals 242, 289. The bars sit below them for another CPU's rounding, and
+  well above what an untrained net draws."""
 
   def test_cartpole_preset_learns(self):
     config = iqn_config.get_config("CartPole-v1")
     config.total_env_steps = 32_768
-    returns = presets.eval_returns(config)
+    returns = presets.eval_returns(config, num_seeds=2)
     self.assertGreaterEqual(np.median(returns.max(axis=1)), 200, returns)
     self.assertGreaterEqual(returns[:, -1].mean(), 150, returns)
 
