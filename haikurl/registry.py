@@ -14,6 +14,7 @@ on it).
 """
 import difflib
 import importlib
+import sys
 from typing import Any, Dict
 
 _AGENTS: Dict[str, Any] = {}
@@ -50,6 +51,20 @@ def _load_builtins():
   except ModuleNotFoundError as e:
     if e.name != _BUILTINS:
       raise
+
+
+def _no_builtins() -> str:
+  """Why no agent is known: the built-in package is missing, or another
+  package of its name was imported."""
+  found = sys.modules.get(_BUILTINS)
+  if found is None:
+    return (f"none (no package {_BUILTINS!r} on sys.path: run from the "
+            "repository root or install haikurl with pip)")
+  where = getattr(found, "__file__", None) or next(
+      iter(getattr(found, "__path__", [])), "?")
+  return (f"none ({_BUILTINS!r} came from {where}, which registers no "
+          "agent: another package of that name is ahead of haikurl's on "
+          "sys.path)")
 
 
 def _import_path(name: str) -> Any:
@@ -89,7 +104,8 @@ def lookup(name: str) -> Any:
   hint = f" Did you mean {close[0]!r}?" if close else ""
   raise ValueError(
       f"unknown agent {name!r}.{hint} Known agents: "
-      f"{', '.join(sorted(_AGENTS))}; for your own, set config.agent.name to "
+      f"{', '.join(sorted(_AGENTS)) or _no_builtins()}; for your own, set "
+      "config.agent.name to "
       "its module path (e.g. 'my_agents.mdqn', importable from the config "
       "file's directory, the current directory or sys.path) or call "
       "haikurl.register_agent(name, module).")

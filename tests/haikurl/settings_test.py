@@ -138,6 +138,23 @@ def test_an_unknown_agent_says_how_to_add_one():
   assert "module path" in message and "register_agent" in message
 
 
+def test_a_shadowed_agents_package_is_named(tmp_path, monkeypatch):
+  # Another package called `agents` ahead of the repository's on sys.path
+  # (tests/agents, when tests/ comes first) registers no agent: the error
+  # says where it came from instead of listing nothing.
+  (tmp_path / "agents").mkdir()
+  (tmp_path / "agents" / "__init__.py").write_text("")
+  monkeypatch.setattr(registry, "_AGENTS", {})
+  monkeypatch.delitem(sys.modules, "agents")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  with pytest.raises(ValueError) as e:
+    registry.lookup("mdqn")
+  message = str(e.value)
+  assert "\n" not in message
+  assert "Known agents: none ('agents' came from " in message
+  assert str(tmp_path / "agents") in message and "ahead of haikurl" in message
+
+
 def test_a_module_that_is_not_an_agent_is_named(tmp_path, monkeypatch):
   (tmp_path / "not_an_agent.py").write_text("x = 1\n")
   monkeypatch.syspath_prepend(str(tmp_path))
