@@ -14,10 +14,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-LEVEL_FLAG = "--xla_backend_optimization_level=1"
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (
-      os.environ.get("XLA_FLAGS", "") + " " + LEVEL_FLAG).strip()
+# haikurl.compiler_options decides (and is {} when XLA_FLAGS names a level);
+# importing it starts no backend.
+from haikurl import loop  # pylint: disable=g-import-not-at-top,wrong-import-position
+os.environ["XLA_FLAGS"] = " ".join(
+    [os.environ.get("XLA_FLAGS", "")] +
+    [f"--{k}={v}" for k, v in loop.compiler_options("cpu").items()]).strip()
 
 # Each xdist worker runs its programs on XLA's one-thread CPU pool, as
 # `haikurl-train` does for up to 8 members (haikurl/cpu.py): two workers on
