@@ -1,5 +1,8 @@
 """The MinAtar torso: hk.Conv2D's function and parameters, no convolution op;
-the fused LayerNorm: hk.LayerNorm's parameters, values and gradients."""
+the fused LayerNorm: hk.LayerNorm's parameters, values and gradients;
+`dense`, `Linear` and `MLP`: hk.Linear's and hk.nets.MLP's parameters,
+values and gradients, with the weight gradient's operands ordered."""
+import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -87,6 +90,71 @@ class LayerNormTest(absltest.TestCase):
       want = jax.vmap(fn(reference), (None, 0))(params, x)
       jax.tree.map(lambda a, b: np.testing.assert_allclose(
           a, b, rtol=1e-5, atol=1e-5), got, want)
+
+
+def _dots(fn, *args):
+  """[(lhs shape, rhs shape)] of the dot_generals in fn's jaxpr."""
+  return [(tuple(e.invars[0].aval.shape), tuple(e.invars[1].aval.shape))
+          for e in jax.make_jaxpr(fn)(*args).jaxpr.eqns
+          if e.primitive.name == "dot_general"]
+
+
+class DenseTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_values_and_gradients_are_the_plain_products(self):
+    # A widening, a narrowing and a square layer, on a rank-3 input (a
+    # trajectory [T, B, in]), and N = 2 stacked layers (twin critics).
+    k = iter(jax.random.split(jax.random.key(0), 16))
+    cases = [((3, 5, i), (i, o)) for i, o in ((4, 9), (9, 2), (6, 6))]
+    cases.append(((2, 5, 3), (2, 3, 7)))
+    for x_shape, w_shape in cases:
+      x = jax.random.normal(next(k), x_shape)
+      w = jax.random.normal(next(k), w_shape)
+      t = jax.random.normal(next(k), x_shape[:-1] + w_shape[-1:])
+      plain = ((lambda x, w: jnp.einsum("nbi,nio->nbo", x, w))
+               if len(w_shape) == 3 else jnp.dot)
+      for fn in (lambda f: f, lambda f: jax.grad(
+          lambda x, w: jnp.sum(t * jnp.sin(f(x, w))), argnums=(0, 1))):
+        got = self.variant(fn(networks.dense))(x, w)
+        want = fn(plain)(x, w)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(
+            a, b, rtol=1e-5, atol=1e-5), got, want)
+
+  def test_weight_gradient_takes_the_narrow_operand_first(self):
+    # Under vmap over one member XLA:CPU runs x^T dy 7-20x faster with x
+    # first when in < out, and dy first when in >= out (JAX's own order).
+    x, dy_like = jnp.ones((1, 8, 3)), jnp.ones((1, 8, 16))
+    loss = lambda w, x: jnp.sum(jnp.sin(networks.dense(x, w)))
+    grad = jax.vmap(jax.grad(loss))
+    widening = _dots(grad, jnp.ones((1, 3, 16)), x)
+    self.assertIn(((1, 8, 3), (1, 8, 16)), widening)       # x, then dy
+    narrowing = _dots(grad, jnp.ones((1, 16, 3)), dy_like)
+    self.assertIn(((1, 8, 3), (1, 8, 16)), narrowing)      # dy, then x
+
+  def test_linear_and_mlp_are_haikus(self):
+    # The same parameter names, initial values and outputs as hk.Linear in
+    # hk.nets.MLP, and their gradients, vmapped over two members.
+    def net(mlp, linear):
+      def forward(x):
+        x = mlp([16, 16], w_init=networks.orthogonal(np.sqrt(2.0)),
+                activation=jnp.tanh, activate_final=True, name="mlp")(x)
+        return jnp.sum(jnp.sin(linear(2, name="logits")(x)))
+      return hk.without_apply_rng(hk.transform(forward))
+    ours, reference = net(networks.MLP, networks.Linear), net(hk.nets.MLP,
+                                                              hk.Linear)
+    x = jax.random.normal(jax.random.key(0), (2, 6, 4))
+    params = reference.init(jax.random.key(1), x[0])
+    self.assertEqual(set(params), {"mlp/~/linear_0", "mlp/~/linear_1",
+                                   "logits"})
+    jax.tree.map(np.testing.assert_array_equal,
+                 ours.init(jax.random.key(1), x[0]), params)
+    for fn in (lambda net: net.apply,
+               lambda net: jax.grad(net.apply, argnums=(0, 1))):
+      got = jax.vmap(fn(ours), (None, 0))(params, x)
+      want = jax.vmap(fn(reference), (None, 0))(params, x)
+      jax.tree.map(lambda a, b: np.testing.assert_allclose(
+          a, b, rtol=1e-5, atol=1e-6), got, want)
 
 
 if __name__ == "__main__":

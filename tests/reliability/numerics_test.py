@@ -28,7 +28,12 @@ def _third_party_entry_points():
   buffers are wrapped at construction (see below), so `make_train` must run
   inside the scope."""
   import distrax  # pylint: disable=g-import-not-at-top
-  points = [(hk.Linear, "__call__")]
+  # hk.Linear's own product, and the initialisers our `networks.Linear`
+  # (hk.Linear on a custom backward pass) calls.
+  points = [(hk.Linear, "__call__")] + [
+      (init, "__call__") for init in (hk.initializers.Orthogonal,
+                                      hk.initializers.VarianceScaling,
+                                      hk.initializers.TruncatedNormal)]
   methods = ("sample", "sample_and_log_prob", "log_prob", "prob", "entropy",
              "mode", "mean", "kl_divergence", "cross_entropy", "_sample_n",
              "_sample_n_and_log_prob")
