@@ -288,7 +288,7 @@ def gru_unroll(x, first, h0, w_i, w_h, b, unroll: int = 1):
   Returns:
     [T, B, H]: the state after each step (hk.GRU's output).
   """
-  gx = jnp.einsum("tbf,fg->tbg", x, w_i) + b[None, None]
+  gx = networks.dense(x, w_i) + b[None, None]   # its weight gradient ordered
   return _gru_scan(gx, ~first[..., None], h0, w_h, unroll)
 
 
