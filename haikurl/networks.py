@@ -183,23 +183,38 @@ def dense(x: jax.Array, w: jax.Array) -> jax.Array:
   return _dense_forward(x, w)[0]
 
 
+def _dense_forward_rule(x, w):
+  # With symbolic zeros, x and w come with `perturbed`: whether their
+  # gradient is wanted (an observation's is not, nor, in an actor's loss,
+  # the critic's weights'). The answer rides in the residuals' structure.
+  out, residuals = _dense_forward(x.value, w.value)
+  return out, (residuals, tuple(() if a.perturbed else None for a in (x, w)))
+
+
 def _dense_backward(residuals, dy):
-  x, w = residuals
+  (x, w), (x_wanted, w_wanted) = residuals
+  if isinstance(dy, jax.custom_derivatives.SymbolicZero):
+    return None, None
+  dx = dw = None
   if w.ndim == 3:   # stacked: the layer axis is a batch axis of each product
-    dx = jax.lax.dot_general(dy, w, (((2,), (2,)), ((0,), (0,))))
+    if x_wanted is not None:
+      dx = jax.lax.dot_general(dy, w, (((2,), (2,)), ((0,), (0,))))
     rows = (((1,), (1,)), ((0,), (0,)))
   else:
-    dx = jax.lax.dot_general(dy, w, (((dy.ndim - 1,), (1,)), ((), ())))
+    if x_wanted is not None:
+      dx = jax.lax.dot_general(dy, w, (((dy.ndim - 1,), (1,)), ((), ())))
     x, dy = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
     rows = (((0,), (0,)), ((), ()))
-  if w.shape[-2] < w.shape[-1]:
+  if w_wanted is None:
+    pass
+  elif w.shape[-2] < w.shape[-1]:
     dw = jax.lax.dot_general(x, dy, rows)
   else:
     dw = jnp.swapaxes(jax.lax.dot_general(dy, x, rows), -1, -2)
   return dx, dw
 
 
-dense.defvjp(_dense_forward, _dense_backward)
+dense.defvjp(_dense_forward_rule, _dense_backward, symbolic_zeros=True)
 
 
 class Linear(hk.Linear):

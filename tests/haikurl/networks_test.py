@@ -132,6 +132,18 @@ class DenseTest(chex.TestCase):
     narrowing = _dots(grad, jnp.ones((1, 16, 3)), dy_like)
     self.assertIn(((1, 8, 3), (1, 8, 16)), narrowing)      # dy, then x
 
+  def test_only_the_wanted_gradients_are_computed(self):
+    # JAX's own rule computes no gradient for an input that needs none (an
+    # observation; a critic's weights inside an actor's loss): nor does ours.
+    x, w = jnp.ones((8, 3)), jnp.ones((3, 16))
+    loss = lambda x, w: jnp.sum(jnp.sin(networks.dense(x, w)))
+    forward = ((8, 3), (3, 16))
+    self.assertEqual(_dots(jax.grad(loss, argnums=1), x, w),
+                     [forward, ((8, 3), (8, 16))])             # dw only
+    self.assertEqual(_dots(jax.grad(loss, argnums=0), x, w),
+                     [forward, ((8, 16), (3, 16))])            # dx only
+    self.assertLen(_dots(jax.grad(loss, argnums=(0, 1)), x, w), 3)
+
   def test_linear_and_mlp_are_haikus(self):
     # The same parameter names, initial values and outputs as hk.Linear in
     # hk.nets.MLP, and their gradients, vmapped over two members.
