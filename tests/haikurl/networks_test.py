@@ -79,17 +79,25 @@ class LayerNormTest(absltest.TestCase):
     reference = net(lambda x: hk.LayerNorm(-1, create_scale=True,
                                            create_offset=True, name="ln")(x))
     x = 2.0 * jax.random.normal(jax.random.key(0), (3, 5, 7)) + 1.0
-    params = reference.init(jax.random.key(1), x[0])
-    jax.tree.map(np.testing.assert_array_equal,
-                 ours.init(jax.random.key(1), x[0]), params)
+    _assert_same_module(ours, reference, x, atol=1e-5, perturb=True)
+
+
+def _assert_same_module(ours, reference, x, atol, perturb=False):
+  """The same initial parameters (names, shapes, values), and the same
+  outputs and gradients (parameters, input) vmapped over x's members;
+  with `perturb`, at parameters moved away from their init."""
+  params = reference.init(jax.random.key(1), x[0])
+  jax.tree.map(np.testing.assert_array_equal,
+               ours.init(jax.random.key(1), x[0]), params)
+  if perturb:
     params = jax.tree.map(
         lambda p: p + jax.random.normal(jax.random.key(2), p.shape), params)
-    for fn in (lambda net: net.apply,
-               lambda net: jax.grad(net.apply, argnums=(0, 1))):
-      got = jax.vmap(fn(ours), (None, 0))(params, x)
-      want = jax.vmap(fn(reference), (None, 0))(params, x)
-      jax.tree.map(lambda a, b: np.testing.assert_allclose(
-          a, b, rtol=1e-5, atol=1e-5), got, want)
+  for fn in (lambda net: net.apply,
+             lambda net: jax.grad(net.apply, argnums=(0, 1))):
+    got = jax.vmap(fn(ours), (None, 0))(params, x)
+    want = jax.vmap(fn(reference), (None, 0))(params, x)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(
+        a, b, rtol=1e-5, atol=atol), got, want)
 
 
 def _dots(fn, *args):
@@ -156,17 +164,9 @@ class DenseTest(chex.TestCase):
     ours, reference = net(networks.MLP, networks.Linear), net(hk.nets.MLP,
                                                               hk.Linear)
     x = jax.random.normal(jax.random.key(0), (2, 6, 4))
-    params = reference.init(jax.random.key(1), x[0])
-    self.assertEqual(set(params), {"mlp/~/linear_0", "mlp/~/linear_1",
-                                   "logits"})
-    jax.tree.map(np.testing.assert_array_equal,
-                 ours.init(jax.random.key(1), x[0]), params)
-    for fn in (lambda net: net.apply,
-               lambda net: jax.grad(net.apply, argnums=(0, 1))):
-      got = jax.vmap(fn(ours), (None, 0))(params, x)
-      want = jax.vmap(fn(reference), (None, 0))(params, x)
-      jax.tree.map(lambda a, b: np.testing.assert_allclose(
-          a, b, rtol=1e-5, atol=1e-6), got, want)
+    self.assertEqual(set(ours.init(jax.random.key(1), x[0])),
+                     {"mlp/~/linear_0", "mlp/~/linear_1", "logits"})
+    _assert_same_module(ours, reference, x, atol=1e-6)
 
 
 if __name__ == "__main__":
