@@ -80,8 +80,8 @@ def mlp(hidden_sizes: Sequence[int], act: str = "tanh",
   Linear -> LayerNorm -> nonlinearity (PQN, Gallici et al. 2024)."""
   if not layer_norm:
     return MLP(list(hidden_sizes), w_init=torso_init(init),
-                       activation=activation(act),
-                       activate_final=activate_final, name=name)
+               activation=activation(act), activate_final=activate_final,
+               name=name)
 
   def forward(x):
     with hk.experimental.name_scope(name):
@@ -205,12 +205,11 @@ def _dense_backward(residuals, dy):
       dx = jax.lax.dot_general(dy, w, (((dy.ndim - 1,), (1,)), ((), ())))
     x, dy = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
     rows = (((0,), (0,)), ((), ()))
-  if w_wanted is None:
-    pass
-  elif w.shape[-2] < w.shape[-1]:
-    dw = jax.lax.dot_general(x, dy, rows)
-  else:
-    dw = jnp.swapaxes(jax.lax.dot_general(dy, x, rows), -1, -2)
+  if w_wanted is not None:
+    if w.shape[-2] < w.shape[-1]:
+      dw = jax.lax.dot_general(x, dy, rows)
+    else:
+      dw = jnp.swapaxes(jax.lax.dot_general(dy, x, rows), -1, -2)
   return dx, dw
 
 
