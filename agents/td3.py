@@ -123,8 +123,10 @@ def critic_target(r_t, discount_t, q_t):
   return r_t + discount_t * jnp.min(q_t)
 
 
-def make_networks(settings, spec: EnvSpec):
-  num_critics = 2 if settings.twin_critics else 1
+def make_networks(settings, spec: EnvSpec, num_critics: int = 0):
+  """The actor and the critics (`num_critics` of them; 0: two with
+  `twin_critics`, else one)."""
+  num_critics = num_critics or (2 if settings.twin_critics else 1)
 
   def actor(obs):
     h = networks.torso(obs, settings.actor_hidden_sizes, settings.activation,
@@ -143,6 +145,9 @@ def make_networks(settings, spec: EnvSpec):
 def make(settings, spec: EnvSpec) -> Agent:
   """Builds TD3's (or DDPG's) init, act and learn from static `settings`."""
   actor_net, critic_net = make_networks(settings, spec)
+  # Q_1 alone, applied to the first critic's slice of the critics' stacked
+  # parameters (`networks.first_critic`): the actor's step computes no Q_2.
+  _, q1_net = make_networks(settings, spec, num_critics=1)
   replay = offpolicy.make_replay(settings, spec)
   opt = optim.make()
   policy_delay = int(settings.policy_delay)
@@ -191,7 +196,8 @@ def make(settings, spec: EnvSpec) -> Agent:
     # the sum is each sample's own gradient). dpg_loss stops its gradient;
     # stopping it at `a` already keeps the actor's gradient from tracing
     # through the critic's backward pass (a third more products per step).
-    dqda = jax.grad(lambda a: jnp.sum(critic_net.apply(critic, obs, a)[0]))(
+    q1 = networks.first_critic(critic)
+    dqda = jax.grad(lambda a: jnp.sum(q1_net.apply(q1, obs, a)[0]))(
         jax.lax.stop_gradient(a))
     loss = jnp.mean(jax.vmap(rlax.dpg_loss)(a, dqda))
     return loss, {"loss/actor": loss}

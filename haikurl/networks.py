@@ -646,6 +646,16 @@ def twin_q(obs: jax.Array, action, hidden_sizes: Sequence[int], act: str,
   return TwinQ(x[..., 0] if action is not None else x)
 
 
+def first_critic(params: hk.Params) -> hk.Params:
+  """`params` of a network with a `twin_q`, with only the first critic's
+  slice of each of its stacked layers ([1, in, out]) and every other module
+  as it is: the parameters of the same network built with `num_critics=1`.
+  (TD3's actor ascends Q_1 alone: computing Q_2 there would be wasted.)"""
+  return {name: (jax.tree.map(lambda p: p[:1], module)
+                 if name.rsplit("/", 1)[-1] == "critics" else module)
+          for name, module in params.items()}
+
+
 class CategoricalQ(NamedTuple):
   q_values: jax.Array  # [B, A] expected values under the distributions
   q_logits: jax.Array  # [B, A, K] logits over the atoms

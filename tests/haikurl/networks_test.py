@@ -1,7 +1,8 @@
 """The MinAtar torso: hk.Conv2D's function and parameters, no convolution op;
 the fused LayerNorm: hk.LayerNorm's parameters, values and gradients;
 `dense`, `Linear` and `MLP`: hk.Linear's and hk.nets.MLP's parameters,
-values and gradients, with the weight gradient's operands ordered."""
+values and gradients, with the weight gradient's operands ordered;
+`first_critic`: the twin critics' parameters as one critic's."""
 import chex
 import haiku as hk
 import jax
@@ -167,6 +168,39 @@ class DenseTest(chex.TestCase):
     self.assertEqual(set(ours.init(jax.random.key(1), x[0])),
                      {"mlp/~/linear_0", "mlp/~/linear_1", "logits"})
     _assert_same_module(ours, reference, x, atol=1e-6)
+
+
+class FirstCriticTest(chex.TestCase):
+
+  def test_is_the_one_critic_network_of_the_first_twin(self):
+    # Image observations: a shared critic encoder (left as it is) before
+    # the stacked critics (sliced to the first). Q_1 and dQ_1/da of the
+    # one-critic network on the sliced parameters are the twins' first,
+    # bit for bit.
+    def critic(num_critics):
+      def forward(obs, action):
+        x = networks.critic_features(obs, networks.Encoder("minatar_cnn"),
+                                     "relu")
+        return networks.twin_q(x, action, (8,), "relu", num_critics).q_values
+      return hk.without_apply_rng(hk.transform(forward))
+    twins, one = critic(2), critic(1)
+    obs = jax.random.uniform(jax.random.key(0), (5, 6, 6, 2))
+    action = jax.random.uniform(jax.random.key(1), (5, 2), minval=-1.0)
+    params = twins.init(jax.random.key(2), obs, action)
+    first = networks.first_critic(params)
+    self.assertEqual(jax.tree.map(jnp.shape, first),
+                     jax.tree.map(jnp.shape,
+                                  one.init(jax.random.key(2), obs, action)))
+    self.assertTrue(any(name != "critics" for name in first))
+    chex.assert_trees_all_equal(
+        {name: module for name, module in first.items() if name != "critics"},
+        {name: module for name, module in params.items()
+         if name != "critics"})
+    q1 = lambda net, p, a: jnp.sum(net.apply(p, obs, a)[0])
+    chex.assert_trees_all_equal(one.apply(first, obs, action)[0],
+                                twins.apply(params, obs, action)[0])
+    chex.assert_trees_all_equal(jax.grad(q1, 2)(one, first, action),
+                                jax.grad(q1, 2)(twins, params, action))
 
 
 if __name__ == "__main__":
