@@ -607,6 +607,11 @@ def deterministic_head(x: jax.Array, action_dim: int) -> DeterministicPolicy:
   return DeterministicPolicy(jnp.tanh(Linear(action_dim, name="action")(x)))
 
 
+# The name scope of `twin_q`'s stacked layers (`first_critic` finds them by
+# it).
+CRITICS_SCOPE = "critics"
+
+
 def twin_q(obs: jax.Array, action, hidden_sizes: Sequence[int], act: str,
            num_critics: int = 2, num_actions=None) -> TwinQ:
   """`num_critics` independent critic MLPs, computed as one batched MLP.
@@ -632,7 +637,7 @@ def twin_q(obs: jax.Array, action, hidden_sizes: Sequence[int], act: str,
     x = jnp.concatenate([x, action.astype(x.dtype)], axis=-1)
   x = jnp.broadcast_to(x, (num_critics,) + x.shape)                # [N, B, in]
   sizes = list(hidden_sizes) + [1 if action is not None else num_actions]
-  with hk.experimental.name_scope("critics"):
+  with hk.experimental.name_scope(CRITICS_SCOPE):
     for i, size in enumerate(sizes):
       fan_in = x.shape[-1]
       w = hk.get_parameter(
@@ -652,7 +657,7 @@ def first_critic(params: hk.Params) -> hk.Params:
   as it is: the parameters of the same network built with `num_critics=1`.
   (TD3's actor ascends Q_1 alone: computing Q_2 there would be wasted.)"""
   return {name: (jax.tree.map(lambda p: p[:1], module)
-                 if name.rsplit("/", 1)[-1] == "critics" else module)
+                 if name.rsplit("/", 1)[-1] == CRITICS_SCOPE else module)
           for name, module in params.items()}
 
 

@@ -191,11 +191,10 @@ class FirstCriticTest(chex.TestCase):
     self.assertEqual(jax.tree.map(jnp.shape, first),
                      jax.tree.map(jnp.shape,
                                   one.init(jax.random.key(2), obs, action)))
-    self.assertTrue(any(name != "critics" for name in first))
-    chex.assert_trees_all_equal(
-        {name: module for name, module in first.items() if name != "critics"},
-        {name: module for name, module in params.items()
-         if name != "critics"})
+    others = lambda p: {name: module for name, module in p.items()
+                        if name != networks.CRITICS_SCOPE}
+    self.assertNotEmpty(others(first))
+    chex.assert_trees_all_equal(others(first), others(params))
     q1 = lambda net, p, a: jnp.sum(net.apply(p, obs, a)[0])
     chex.assert_trees_all_equal(one.apply(first, obs, action)[0],
                                 twins.apply(params, obs, action)[0])
